@@ -1,0 +1,273 @@
+"""Checks on everything a user hands to a network.
+
+Every public entry point runs these before any kernel, so bad input gets
+a ``TypeError`` or ``ValueError`` that names the argument and the problem,
+never a traceback from deep inside NumPy or Numba, and the network is
+left as it was.  They also turn good input into the layouts the kernels
+want: one sample per row, C-contiguous (see ``fastnet.kernels``).
+"""
+
+import numbers
+import operator
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_NUMERIC_KINDS = "biuf"
+
+
+def check_sizes(sizes):
+    """Layer sizes as a list of ints: at least two layers (input and
+    output), each with at least one neuron."""
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
+        raise TypeError(f"sizes must be a sequence of layer sizes such as "
+                        f"[784, 30, 10], got {sizes!r}")
+    if len(sizes) < 2:
+        raise ValueError(f"sizes must name at least an input and an output "
+                         f"layer, got {list(sizes)!r}")
+    checked = []
+    for i, size in enumerate(sizes):
+        size = _integer(f"sizes[{i}]", size)
+        if size < 1:
+            raise ValueError(f"sizes[{i}] must be at least 1, got {size}")
+        checked.append(size)
+    return checked
+
+
+def check_count(name, value, minimum):
+    """An integer argument such as ``epochs`` or ``mini_batch_size``."""
+    value = _integer(name, value)
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def check_rate(name, value, allow_zero=False):
+    """A real, finite, positive (or, with ``allow_zero``, non-negative)
+    hyper-parameter such as ``eta`` or ``lmbda``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r} "
+                        f"of type {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = "non-negative" if allow_zero else "positive"
+        raise ValueError(f"{name} must be a finite {bound} number, "
+                         f"got {value!r}")
+    return value
+
+
+def check_dtype(dtype):
+    """float32 or float64, given as a NumPy dtype, type or name."""
+    try:
+        checked = np.dtype(dtype)
+    except TypeError:
+        checked = None
+    if checked not in FLOAT_DTYPES:
+        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+    return checked
+
+
+def storage_dtype(given, compute):
+    """The dtype in which inputs are kept for the kernels: float32 input
+    stays float32 (the kernels widen it exactly), anything else becomes
+    the compute dtype."""
+    return given if given == np.float32 else compute
+
+
+def sample_matrix(name, a, n_features):
+    """An ``(n_features, m)`` array of samples as columns, checked: two
+    dimensions, a numeric dtype, the right number of rows, no NaN or inf,
+    at least one sample."""
+    if not isinstance(a, np.ndarray):
+        try:
+            a = np.asarray(a)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"{name} must be a numeric array, got "
+                            f"{type(a).__name__} ({error})") from None
+    _check_numeric(name, a.dtype)
+    if a.ndim != 2:
+        hint = ""
+        if a.ndim == 1:
+            hint = (f": a flat vector; fastnet takes a column vector "
+                    f"({a.shape[0]}, 1) or a matrix ({n_features}, m) with "
+                    f"one sample per column (use {name}.reshape(-1, 1))")
+        raise ValueError(f"{name} must be 2-dimensional, got shape "
+                         f"{a.shape}{hint}")
+    if a.shape[0] != n_features:
+        hint = ""
+        if a.shape[1] == n_features:
+            hint = (f"; it looks like one sample per row: pass its "
+                    f"transpose {name}.T")
+        raise ValueError(f"{name} has shape {a.shape}, but the network "
+                         f"takes {n_features} inputs, so it must have "
+                         f"{n_features} rows (one sample per column){hint}")
+    if a.shape[1] == 0:
+        raise ValueError(f"{name} holds no samples (shape {a.shape})")
+    _check_finite(name, a, axis=0, what="column")
+    return a
+
+
+def as_rows(columns, dtype):
+    """Samples-as-columns ``(n, m)`` -> C-contiguous rows ``(m, n)``
+    (free when ``columns`` is the transpose of a C array)."""
+    return np.ascontiguousarray(columns.T, dtype=dtype)
+
+
+def labels_vector(name, y, count, classes):
+    """Integer class labels ``(count,)`` in ``0 .. classes-1``, as intp."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of {count} integer "
+                         f"labels, got shape {y.shape}")
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integer class labels, got dtype "
+                        f"{y.dtype}")
+    if y.shape[0] != count:
+        raise ValueError(f"{name} has {y.shape[0]} labels but there are "
+                         f"{count} samples")
+    _check_label_range(name + "[{}]", y, classes)
+    return y.astype(np.intp, copy=False)
+
+
+def target_rows(name, y, count, n_out, dtype):
+    """Desired outputs as rows ``(count, n_out)`` in ``dtype``, from either
+    integer labels ``(count,)`` (made one-hot) or an ``(n_out, count)``
+    matrix of target columns."""
+    y = np.asarray(y)
+    if y.ndim == 1:
+        labels = labels_vector(name, y, count, n_out)
+        rows = np.zeros((count, n_out), dtype)
+        rows[np.arange(count), labels] = 1
+        return rows
+    if y.ndim != 2 or y.shape != (n_out, count):
+        raise ValueError(f"{name} must be {count} integer labels or an "
+                         f"({n_out}, {count}) matrix of target columns, got "
+                         f"shape {y.shape}")
+    _check_numeric(name, y.dtype)
+    _check_finite(name, y, axis=0, what="column")
+    return as_rows(y, dtype)
+
+
+def class_labels(name, y, count, classes):
+    """Labels for scoring: integer labels ``(count,)``, or an
+    ``(classes, count)`` one-hot matrix reduced by argmax."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape == (classes, count):
+        _check_numeric(name, y.dtype)
+        return np.argmax(y, axis=0)
+    return labels_vector(name, y, count, classes)
+
+
+def pairs(name, data):
+    """``data`` as a list of ``(x, y)`` pairs, not empty."""
+    if isinstance(data, np.ndarray) or not hasattr(data, "__iter__"):
+        raise TypeError(f"{name} must be a list (or zip) of (x, y) tuples, "
+                        f"got {type(data).__name__}")
+    if not isinstance(data, list):
+        data = list(data)
+    if not data:
+        raise ValueError(f"{name} is empty")
+    return data
+
+
+def unzip_pairs(name, data):
+    """The ``x``s and the ``y``s of a list of ``(x, y)`` pairs."""
+    try:
+        return [x for x, _ in data], [y for _, y in data]
+    except (TypeError, ValueError):
+        for i, item in enumerate(data):
+            if not isinstance(item, tuple) or len(item) != 2:
+                raise TypeError(f"{name}[{i}] must be an (x, y) tuple, got "
+                                f"{type(item).__name__}") from None
+        raise
+
+
+def stacked_columns(name, vectors, rows):
+    """Stack ``n`` column vectors of shape ``(rows, 1)`` into an
+    ``(n, rows)`` array, one vector per row, keeping their dtype."""
+    try:
+        kinds = {(v.shape, v.dtype) for v in vectors}
+    except AttributeError:
+        kinds = {(None, None)}
+    if {shape for shape, _ in kinds} != {(rows, 1)}:
+        for i, v in enumerate(vectors):
+            if not isinstance(v, np.ndarray):
+                raise TypeError(f"{name.format(i)} must be a numpy array of "
+                                f"shape ({rows}, 1), got "
+                                f"{type(v).__name__}")
+            if v.shape != (rows, 1):
+                hint = ""
+                if v.shape == (rows,):
+                    hint = " (a flat vector: reshape it to a column)"
+                raise ValueError(f"{name.format(i)} has shape {v.shape}, "
+                                 f"expected ({rows}, 1){hint}")
+    for _, dtype in kinds:
+        _check_numeric(name.format("i"), dtype)
+    stacked = np.concatenate(vectors, axis=0).reshape(len(vectors), rows)
+    bad = _first_nonfinite(stacked, axis=1)
+    if bad is not None:
+        raise ValueError(f"{name.format(bad)} contains NaN or infinity")
+    return stacked
+
+
+def labels_from_pairs(name, labels, classes):
+    """Integer labels taken from ``(x, label)`` pairs, checked."""
+    for i, label in enumerate(labels):
+        if isinstance(label, (bool, np.bool_)) or not isinstance(
+                label, (numbers.Integral, np.integer)):
+            if isinstance(label, np.ndarray) and label.ndim == 0 \
+                    and label.dtype.kind in "iu":
+                continue
+            shape = getattr(label, "shape", None)
+            hint = (" (a one-hot vector? evaluation data takes integer "
+                    "labels, as load_data_wrapper's test data has)"
+                    if shape == (classes, 1) else "")
+            raise TypeError(f"{name.format(i)} must be an integer class "
+                            f"label, got {type(label).__name__}"
+                            f"{' of shape ' + str(shape) if shape else ''}"
+                            f"{hint}")
+    labels = np.asarray(labels, dtype=np.intp)
+    _check_label_range(name, labels, classes)
+    return labels
+
+
+def _integer(name, value):
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {value!r} of type "
+                        f"{type(value).__name__}") from None
+
+
+def _check_numeric(name, dtype):
+    if dtype.kind not in _NUMERIC_KINDS:
+        raise TypeError(f"{name} must hold real numbers, got dtype {dtype}")
+
+
+def _first_nonfinite(a, axis):
+    """Index along the other axis of the first sample holding NaN or inf."""
+    # A NaN or inf anywhere makes the sum NaN or inf, so a finite sum
+    # proves every entry finite; only then is the slower exact test
+    # needed (the sum of finite entries can also overflow).
+    if a.dtype.kind != "f" or np.isfinite(a.sum()) or np.isfinite(a).all():
+        return None
+    return int(np.flatnonzero(~np.isfinite(a).all(axis=axis))[0])
+
+
+def _check_finite(name, a, axis, what):
+    bad = _first_nonfinite(a, axis)
+    if bad is not None:
+        raise ValueError(f"{name} contains NaN or infinity (first in "
+                         f"{what} {bad})")
+
+
+def _check_label_range(template, y, classes):
+    """``template.format(i)`` names the i-th label."""
+    bad = np.flatnonzero((y < 0) | (y >= classes))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"{template.format(i)} is {y[i]}, outside the "
+                         f"network's {classes} classes 0..{classes - 1}")
