@@ -1,0 +1,152 @@
+"""The fast Network's API: drop-in behaviour and the array API."""
+
+import contextlib
+import io
+import random
+
+import numpy as np
+import pytest
+
+import fastnet
+from support import Examples
+
+
+def test_seed_style_script_runs_with_one_import_changed():
+    import fastnet as network  # was: import network
+    data = Examples(784, 10, 120, seed=3)
+    random.seed(0)
+    np.random.seed(0)
+    net = network.Network([784, 30, 10])
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        net.SGD(data.training, 10, 2, 3.0, test_data=data.test[:50])
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("Epoch 0 : ") \
+        and lines[1].endswith(" / 50")
+    assert [w.shape for w in net.weights] == [(30, 784), (10, 30)]
+    assert [b.shape for b in net.biases] == [(30, 1), (10, 1)]
+
+
+def test_updates_make_new_arrays_like_the_seed():
+    data = Examples(5, 3, 8)
+    net = fastnet.Network([5, 4, 3], seed=0)
+    old_weights = net.weights
+    snapshot = [w.copy() for w in old_weights]
+    net.update_mini_batch(data.training, 1.0)
+    assert net.weights is not old_weights
+    for old, kept in zip(old_weights, snapshot):
+        np.testing.assert_array_equal(old, kept)
+    assert not np.array_equal(net.weights[0], snapshot[0])
+
+
+def test_explicit_seed_leaves_global_state_alone_and_reproduces():
+    state = np.random.get_state()
+    a = fastnet.Network([6, 5, 2], seed=7)
+    assert (np.random.get_state()[1] == state[1]).all()
+    b = fastnet.Network([6, 5, 2], seed=np.random.default_rng(7))
+    for x, y in zip(a.weights + a.biases, b.weights + b.biases):
+        np.testing.assert_array_equal(x, y)
+    c = fastnet.Network([6, 5, 2], seed=8)
+    assert not np.array_equal(a.weights[0], c.weights[0])
+
+
+def test_fit_predict_score_learn_a_separable_problem():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 600)
+    centres = rng.random((3, 8)) * 4
+    X = (centres[labels] + 0.3 * rng.standard_normal((600, 8))).T
+    net = fastnet.Network([8, 12, 3], seed=1)
+    before = net.score(X, labels)
+    records = []
+    net.fit(X, labels, epochs=8, mini_batch_size=10, eta=2.0, seed=2,
+            validation_data=(X, labels), callback=records.append)
+    assert net.score(X, labels) > max(0.9, before)
+    assert net.history_ == records and len(records) == 8
+    assert [r["epoch"] for r in records] == list(range(8))
+    assert all(r["total"] == 600 and r["seconds"] >= 0 for r in records)
+    assert records[-1]["correct"] == round(net.score(X, labels) * 600)
+    predictions = net.predict(X)
+    assert predictions.shape == (600,) and predictions.dtype.kind == "i"
+    # one-hot labels score the same
+    assert net.score(X, np.eye(3)[labels].T) == net.score(X, labels)
+
+
+def test_fit_with_same_seed_is_reproducible_and_seed_matters():
+    data = Examples(10, 4, 50, seed=2)
+
+    def trained(seed):
+        net = fastnet.Network([10, 6, 4], seed=0)
+        return net.fit(data.X.T, data.labels, epochs=2, seed=seed)
+
+    a, b, c = trained(5), trained(5), trained(6)
+    np.testing.assert_array_equal(a.weights[0], b.weights[0])
+    assert not np.array_equal(a.weights[0], c.weights[0])
+
+
+def test_fit_takes_target_matrices():
+    data = Examples(10, 4, 40, seed=4)
+    a = fastnet.Network([10, 6, 4], seed=0)
+    b = fastnet.Network([10, 6, 4], seed=0)
+    a.fit(data.X.T, data.labels, epochs=1, seed=1)
+    b.fit(data.X.T, data.Y.T, epochs=1, seed=1)
+    np.testing.assert_array_equal(a.weights[0], b.weights[0])
+
+
+def test_float32_training_keeps_float32_weights_and_predicts():
+    data = Examples(784, 10, 60, seed=5)
+    net = fastnet.Network([784, 30, 10], seed=0)
+    net.fit(data.X.T, data.labels, epochs=1, dtype=np.float32)
+    assert {w.dtype for w in net.weights + net.biases} == {np.dtype("f4")}
+    assert net.feedforward(data.X[:3].T).dtype == np.float32
+    # Training again without dtype stays in float32; asking converts.
+    net.fit(data.X.T, data.labels, epochs=1)
+    assert net.weights[0].dtype == np.float32
+    net.fit(data.X.T, data.labels, epochs=1, dtype="float64")
+    assert net.weights[0].dtype == np.float64
+
+
+def test_zero_epochs_changes_nothing():
+    data = Examples(5, 3, 10)
+    net = fastnet.Network([5, 4, 3], seed=0)
+    before = [w.copy() for w in net.weights]
+    net.fit(data.X.T, data.labels, epochs=0)
+    random.seed(1)
+    order = list(data.training)
+    with contextlib.redirect_stdout(io.StringIO()):
+        net.SGD(order, 3, 0, 1.0)
+    assert all(a is b for a, b in zip(order, data.training))
+    for a, b in zip(before, net.weights):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_progress_bar_goes_to_stderr(capsys):
+    data = Examples(5, 3, 50)
+    net = fastnet.Network([5, 4, 3], seed=0)
+    net.fit(data.X.T, data.labels, epochs=1, mini_batch_size=3,
+            progress=True)
+    captured = capsys.readouterr()
+    assert captured.out == "" and "epoch 1/1" in captured.err
+
+
+def test_progress_bar_runs_the_same_training():
+    data = Examples(5, 3, 50)
+    a = fastnet.Network([5, 4, 3], seed=0).fit(
+        data.X.T, data.labels, epochs=2, mini_batch_size=3, seed=1)
+    b = fastnet.Network([5, 4, 3], seed=0).fit(
+        data.X.T, data.labels, epochs=2, mini_batch_size=3, seed=1,
+        progress=True)
+    np.testing.assert_array_equal(a.weights[0], b.weights[0])
+
+
+def test_repr_and_attributes():
+    net = fastnet.Network((3, 2))
+    assert repr(net) == "Network([3, 2])"
+    assert net.num_layers == 2 and net.sizes == [3, 2]
+
+
+@pytest.mark.parametrize("batch", [1, 7, 1000])
+def test_batch_larger_than_data_is_one_batch(batch):
+    data = Examples(4, 2, 9)
+    net = fastnet.Network([4, 3, 2], seed=0)
+    net.fit(data.X.T, data.labels, epochs=1, mini_batch_size=batch)
+    assert np.isfinite(net.weights[0]).all()
