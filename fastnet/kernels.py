@@ -27,6 +27,8 @@ before any kernel runs.
 import numpy as np
 from numba import njit
 
+from .blas import add_outer_products
+
 #: Output-layer error of each cost function, as passed to the kernels.
 #: ``QUADRATIC``: C = |a - y|^2 / 2, delta^L = (a - y) * sigmoid'(z).
 #: ``CROSS_ENTROPY``: C = -sum y ln a + (1 - y) ln(1 - a), delta^L = a - y.
@@ -117,40 +119,42 @@ def hidden_error(P, A):
 
 
 @_jit
+def sum_rows(D, out):
+    """``out <- sum_x delta_x``: the rows of ``D`` (m, n) added in order,
+    as the reference adds up its per-sample bias gradients."""
+    for i in range(D.shape[1]):
+        total = 0.0
+        for j in range(D.shape[0]):
+            total += D[j, i]
+        out[i] = total
+
+
+@_jit
 def accumulate_gradient(D, A_in, grad_w, grad_b):
     """The gradient of one layer summed over the mini-batch's samples:
     ``grad_w <- sum_x delta_x a_x^T`` (= D^T A_in) and
     ``grad_b <- sum_x delta_x``.
 
     ``D`` (m, n_out) errors, ``A_in`` (m, n_in) the layer's inputs,
-    ``grad_w`` (n_out, n_in), ``grad_b`` (n_out,).  The bias sum runs over
-    the samples in order, as the reference adds them up."""
+    ``grad_w`` (n_out, n_in), ``grad_b`` (n_out,)."""
     np.dot(D.T, A_in, grad_w)
-    for i in range(D.shape[1]):
-        total = 0.0
-        for j in range(D.shape[0]):
-            total += D[j, i]
-        grad_b[i] = total
+    sum_rows(D, grad_b)
 
 
 @_jit
-def descend(params, grad, sizes, offsets, decay, step):
-    """One gradient-descent step, in place:
-    ``w <- decay * w - step * grad_w`` and ``b <- b - step * grad_b``.
+def step_layer(W, b, D, A_in, decay, step, grad_b):
+    """One layer's gradient step, in place:
+    ``w <- decay * w - step * sum_x delta_x a_x^T`` and
+    ``b <- b - step * sum_x delta_x``, the reference's update expressions.
 
     ``step`` is eta / m; ``decay`` is 1 - eta * lmbda / n with L2
-    regularisation and exactly 1.0 without it (1.0 * w == w)."""
-    # Loops run over views from index 0: Numba then knows the index is
-    # non-negative and LLVM vectorises them (5x faster than range(a, b)).
-    for l in range(sizes.shape[0] - 1):
-        w = layer_weights(params, sizes, offsets, l).ravel()
-        grad_w = layer_weights(grad, sizes, offsets, l).ravel()
-        for p in range(w.shape[0]):
-            w[p] = decay * w[p] - step * grad_w[p]
-        b = layer_biases(params, sizes, offsets, l)
-        grad_b = layer_biases(grad, sizes, offsets, l)
-        for p in range(b.shape[0]):
-            b[p] = b[p] - step * grad_b[p]
+    regularisation and exactly 1.0 without it.  The weight update is one
+    BLAS call (``gemm`` with alpha = -step, beta = decay), so the weight
+    gradient is never stored.  ``grad_b`` (n_out,) is scratch space."""
+    add_outer_products(W, D, A_in, -step, decay)
+    sum_rows(D, grad_b)
+    for i in range(b.shape[0]):
+        b[i] = b[i] - step * grad_b[i]
 
 
 @_jit
@@ -167,8 +171,9 @@ def gather_rows(source, index, first, out):
 def make_workspace(sizes, batch, dtype_like):
     """Preallocated buffers for mini-batches of up to ``batch`` samples:
     ``acts`` holds every layer's activations (layer 0 = the inputs),
-    ``act_offsets`` where each layer's (batch, n_l) block starts, and two
-    error buffers used in turn while back-propagating."""
+    ``act_offsets`` where each layer's (batch, n_l) block starts, two
+    error buffers used in turn while back-propagating, and a row for
+    bias gradients."""
     act_offsets = np.zeros(sizes.shape[0] + 1, np.int64)
     widest = 0
     for l in range(sizes.shape[0]):
@@ -177,7 +182,8 @@ def make_workspace(sizes, batch, dtype_like):
     acts = np.empty(act_offsets[-1], dtype_like.dtype)
     errors_a = np.empty(batch * widest, dtype_like.dtype)
     errors_b = np.empty(batch * widest, dtype_like.dtype)
-    return acts, act_offsets, errors_a, errors_b
+    row = np.empty(widest, dtype_like.dtype)
+    return acts, act_offsets, errors_a, errors_b, row
 
 
 @_jit
@@ -198,26 +204,39 @@ def forward_pass(params, sizes, offsets, acts, act_offsets, m):
 
 
 @_jit
-def backward_pass(params, sizes, offsets, acts, act_offsets, m, Y, cost,
-                  grad, errors_a, errors_b):
-    """Back-propagate the error of ``m`` samples after ``forward_pass`` and
-    write the gradient summed over them into ``grad`` (laid out like
-    ``params``).  ``Y`` (m, n_out) are the desired outputs."""
+def backward_pass(params, sizes, offsets, workspace, m, Y, cost, grad,
+                  decay, step):
+    """Back-propagate the error of ``m`` samples after ``forward_pass``;
+    ``Y`` (m, n_out) are their desired outputs.
+
+    With ``grad`` the size of ``params``, write the gradient summed over
+    the samples into it (laid out like ``params``).  With an empty
+    ``grad``, take the gradient step instead, each layer as soon as its
+    error is known (``step_layer``), after the error of the layer below
+    has been computed from the weights before the step."""
+    acts, act_offsets, errors_a, errors_b, row = workspace
     L = sizes.shape[0] - 1
     D = block(errors_a, 0, m, sizes[L])
     output_error(block(acts, act_offsets[L], m, sizes[L]), Y, cost, D)
     for l in range(L - 1, -1, -1):
         A_in = block(acts, act_offsets[l], m, sizes[l])
-        accumulate_gradient(D, A_in, layer_weights(grad, sizes, offsets, l),
-                            layer_biases(grad, sizes, offsets, l))
+        W = layer_weights(params, sizes, offsets, l)
+        below = D
         if l > 0:
             # delta^l = (delta^{l+1} W^{l+1}) * sigmoid'(z^l), alternating
             # between the two error buffers.
             spare = errors_b if (L - l) % 2 == 1 else errors_a
-            P = block(spare, 0, m, sizes[l])
-            np.dot(D, layer_weights(params, sizes, offsets, l), P)
-            hidden_error(P, A_in)
-            D = P
+            below = block(spare, 0, m, sizes[l])
+            np.dot(D, W, below)
+            hidden_error(below, A_in)
+        if grad.shape[0] == 0:
+            step_layer(W, layer_biases(params, sizes, offsets, l), D, A_in,
+                       decay, step, row[:sizes[l + 1]])
+        else:
+            accumulate_gradient(D, A_in,
+                                layer_weights(grad, sizes, offsets, l),
+                                layer_biases(grad, sizes, offsets, l))
+        D = below
 
 
 @_jit
@@ -229,15 +248,15 @@ def train_batches(X, Y, order, params, sizes, batch_size, eta, decay, cost,
     per row; ``order`` (n,) the epoch's shuffled sample indices, cut into
     consecutive mini-batches of ``batch_size`` (the last one shorter when
     the sizes do not divide).  For each mini-batch of ``m`` samples:
-    forward, backward, then ``w <- decay * w - (eta / m) * grad_w`` and
+    forward, backward, and ``w <- decay * w - (eta / m) * grad_w``,
     ``b <- b - (eta / m) * grad_b``.  ``params`` is updated in place."""
     n = order.shape[0]
     offsets = param_offsets(sizes)
-    acts, act_offsets, errors_a, errors_b = make_workspace(
-        sizes, batch_size, params)
+    workspace = make_workspace(sizes, batch_size, params)
+    acts, act_offsets = workspace[0], workspace[1]
     L = sizes.shape[0] - 1
     targets = np.empty(batch_size * sizes[L], params.dtype)
-    grad = np.empty_like(params)
+    no_grad = np.empty(0, params.dtype)
     for k in range(first, stop):
         start = k * batch_size
         m = min(batch_size, n - start)
@@ -245,9 +264,8 @@ def train_batches(X, Y, order, params, sizes, batch_size, eta, decay, cost,
         Yb = block(targets, 0, m, sizes[L])
         gather_rows(Y, order, start, Yb)
         forward_pass(params, sizes, offsets, acts, act_offsets, m)
-        backward_pass(params, sizes, offsets, acts, act_offsets, m, Yb, cost,
-                      grad, errors_a, errors_b)
-        descend(params, grad, sizes, offsets, decay, eta / m)
+        backward_pass(params, sizes, offsets, workspace, m, Yb, cost,
+                      no_grad, decay, eta / m)
 
 
 @_jit
@@ -256,13 +274,13 @@ def gradient(params, sizes, X, Y, cost):
     desired outputs ``Y`` (m, n_out), laid out like ``params``."""
     m = X.shape[0]
     offsets = param_offsets(sizes)
-    acts, act_offsets, errors_a, errors_b = make_workspace(sizes, m, params)
-    order = np.arange(m)
-    gather_rows(X, order, 0, block(acts, 0, m, sizes[0]))
+    workspace = make_workspace(sizes, m, params)
+    acts, act_offsets = workspace[0], workspace[1]
+    gather_rows(X, np.arange(m), 0, block(acts, 0, m, sizes[0]))
     forward_pass(params, sizes, offsets, acts, act_offsets, m)
     grad = np.empty_like(params)
-    backward_pass(params, sizes, offsets, acts, act_offsets, m,
-                  Y.astype(params.dtype), cost, grad, errors_a, errors_b)
+    backward_pass(params, sizes, offsets, workspace, m,
+                  Y.astype(params.dtype), cost, grad, 1.0, 0.0)
     return grad
 
 
@@ -274,7 +292,7 @@ def feedforward(params, sizes, X):
     L = sizes.shape[0] - 1
     offsets = param_offsets(sizes)
     batch = max(1, min(m, FORWARD_BLOCK))
-    acts, act_offsets, _, _ = make_workspace(sizes, batch, params)
+    acts, act_offsets = make_workspace(sizes, batch, params)[:2]
     out = np.empty((m, sizes[L]), params.dtype)
     order = np.arange(m)
     for start in range(0, m, batch):

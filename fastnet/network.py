@@ -12,13 +12,13 @@ It also has an array-first API for new code: ``fit(X, y)``,
 everything else in fastnet, an explicit seed, and float32 for speed.
 """
 
-import random
 import time
 
 import numpy as np
 
 from . import kernels
 from . import validation as check
+from .shuffle import shuffle
 
 #: Rough number of samples the kernels handle per call when no progress
 #: is shown: big enough that call overhead vanishes, small enough that
@@ -97,15 +97,13 @@ class Network:
         if test_data:  # as in the seed, an empty list means no testing
             test_data = check.pairs("test_data", test_data)
             test = self._stack_labelled("test_data", test_data)
-        n = len(samples)
-        positions = list(range(n))
+        positions = np.arange(len(samples))
         for j in range(epochs):
             # random.shuffle draws the same numbers for any list of length
             # n, so shuffling positions follows the seed's stream exactly.
-            random.shuffle(positions)
-            order = np.array(positions, dtype=np.intp)
-            _train_epoch(X, Y, order, params, sizes, mini_batch_size, eta,
-                         1.0, self.cost)
+            shuffle(positions)
+            _train_epoch(X, Y, positions, params, sizes, mini_batch_size,
+                         eta, 1.0, self.cost)
             self._store(sizes, params)
             if test is not None:
                 print(f"Epoch {j} : {_count_correct(params, sizes, *test)} "
@@ -113,7 +111,7 @@ class Network:
             else:
                 print(f" Epoch : {j} complete.")
         if isinstance(training_data, list) and epochs:
-            training_data[:] = [samples[i] for i in positions]
+            training_data[:] = [samples[i] for i in positions.tolist()]
 
     def update_mini_batch(self, mini_batch, eta):
         """One gradient-descent step on a list of ``(x, y)`` tuples:

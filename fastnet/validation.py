@@ -185,30 +185,42 @@ def unzip_pairs(name, data):
 
 def stacked_columns(name, vectors, rows):
     """Stack ``n`` column vectors of shape ``(rows, 1)`` into an
-    ``(n, rows)`` array, one vector per row, keeping their dtype."""
+    ``(n, rows)`` array, one vector per row, keeping their dtype.
+    ``name.format(i)`` names the i-th vector in errors."""
+    stacked = None
     try:
-        kinds = {(v.shape, v.dtype) for v in vectors}
-    except AttributeError:
-        kinds = {(None, None)}
-    if {shape for shape, _ in kinds} != {(rows, 1)}:
-        for i, v in enumerate(vectors):
-            if not isinstance(v, np.ndarray):
-                raise TypeError(f"{name.format(i)} must be a numpy array of "
-                                f"shape ({rows}, 1), got "
-                                f"{type(v).__name__}")
-            if v.shape != (rows, 1):
-                hint = ""
-                if v.shape == (rows,):
-                    hint = " (a flat vector: reshape it to a column)"
-                raise ValueError(f"{name.format(i)} has shape {v.shape}, "
-                                 f"expected ({rows}, 1){hint}")
-    for _, dtype in kinds:
-        _check_numeric(name.format("i"), dtype)
-    stacked = np.concatenate(vectors, axis=0).reshape(len(vectors), rows)
+        # Every vector has ``rows`` rows and the first is (rows, 1), so
+        # np.concatenate accepts them only if all are (rows, 1).
+        if set(map(len, vectors)) == {rows} and \
+                np.shape(vectors[0]) == (rows, 1):
+            stacked = np.concatenate(vectors, axis=0)
+    except (TypeError, ValueError):
+        pass
+    if stacked is None or stacked.dtype.kind not in _NUMERIC_KINDS:
+        _explain_bad_column(name, vectors, rows)
+    stacked = stacked.reshape(len(vectors), rows)
     bad = _first_nonfinite(stacked, axis=1)
     if bad is not None:
         raise ValueError(f"{name.format(bad)} contains NaN or infinity")
     return stacked
+
+
+def _explain_bad_column(name, vectors, rows):
+    """Raise the error that says which vector cannot be stacked, and why."""
+    for i, v in enumerate(vectors):
+        shape = np.shape(v)
+        if shape != (rows, 1):
+            hint = ""
+            if shape == (rows,):
+                hint = " (a flat vector: reshape it to a column)"
+            elif shape == ():
+                hint = (" (a label? training examples need target columns, "
+                        "such as the one-hot vectors of load_data_wrapper's "
+                        "training data)")
+            raise ValueError(f"{name.format(i)} has shape {shape}, expected "
+                             f"({rows}, 1){hint}")
+        _check_numeric(name.format(i), np.asarray(v).dtype)
+    raise TypeError(f"{name.format('i')} could not be stacked into one array")
 
 
 def labels_from_pairs(name, labels, classes):

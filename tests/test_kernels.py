@@ -104,21 +104,32 @@ def test_accumulate_gradient(dtype, m, n_in, n_out):
         np.testing.assert_array_equal(grad_b, expected_b)
 
 
+@pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("decay", [1.0, 0.999])
-def test_descend_is_the_update_formula(decay):
+@pytest.mark.parametrize("m, n_in, n_out", [(1, 1, 1), (10, 784, 30),
+                                            (7, 5, 3)])
+def test_step_layer_is_the_update_formula(dtype, decay, m, n_in, n_out):
+    """w <- decay w - step D^T A, b <- b - step sum(D), in one BLAS call.
+    The weight update sums m products per entry in BLAS order, so it is
+    held to the BLAS tolerance; the bias update is the reference's
+    expression, bit for bit in float64."""
     rng = np.random.default_rng(5)
-    sizes = [4, 3, 2]
-    weights, biases, params = random_params(sizes, rng)
-    grad = rng.standard_normal(params.shape)
-    grad_w, grad_b = naive.unpack(sizes, grad)
-    step = 3.0 / 7
-    kernels.descend(params, grad, np.array(sizes), kernels.param_offsets(
-        np.array(sizes)), decay, step)
-    expected = naive.pack(
-        [decay * w - step * g for w, g in zip(weights, grad_w)],
-        [b - step * g for b, g in zip(biases, grad_b)])
-    # Same two roundings per entry as the reference's expression.
-    np.testing.assert_array_equal(params, expected)
+    W = rng.standard_normal((n_out, n_in)).astype(dtype)
+    b = rng.standard_normal(n_out).astype(dtype)
+    D = rng.standard_normal((m, n_out)).astype(dtype)
+    A = rng.random((m, n_in)).astype(dtype)
+    step = 3.0 / m
+    w64, b64, d64, a64 = (x.astype(np.float64) for x in (W, b, D, A))
+    expected_w = decay * w64 - step * (d64.T @ a64)
+    grad_b = np.zeros(n_out)
+    for row in d64:  # the reference adds sample by sample
+        grad_b = grad_b + row
+    expected_b = b64 - step * grad_b
+    kernels.step_layer(W, b, D, A, decay, step, np.empty(n_out, dtype))
+    assert relative_error(W, expected_w) <= SUM_RTOL[dtype]
+    assert relative_error(b, expected_b) <= SUM_RTOL[dtype]
+    if dtype == np.float64:
+        np.testing.assert_array_equal(b, expected_b)
 
 
 def test_gather_rows_casts_and_follows_the_index():
