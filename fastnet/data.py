@@ -1,0 +1,427 @@
+"""MNIST and Fashion-MNIST: found offline, read from IDX files, verified.
+
+``load_mnist(split)`` returns the images as uint8 ``(n, 28, 28)`` and the
+labels as uint8 ``(n,)``; ``to_columns`` and ``one_hot`` turn them into the
+samples-as-columns arrays the networks take.  ``fastnet.mnist_loader`` gives
+the same data in Nielsen's list-of-tuples format.
+
+Where the files are looked for, in order (each a folder holding the four
+files, gzipped or not, under their canonical names):
+
+1. the ``path`` argument;
+2. ``$FASTNET_DATA/<name>`` (``<name>`` is ``mnist`` or ``fashion``);
+3. the repository's ``data/<name>`` when fastnet runs from a checkout or an
+   editable install (MNIST is shipped there);
+4. the system folder of a distribution package (Debian's
+   ``dataset-fashion-mnist`` installs ``/usr/share/datasets/fashion-mnist``);
+5. the user cache, ``$XDG_CACHE_HOME/fastnet/<name>`` (``~/.cache/...``);
+6. else the files are downloaded from public mirrors into the user cache.
+
+Every file is checked before use: the gzip stream must be complete, the
+IDX header must have the right magic number and dimensions that match
+the file's length, and the contents must have the published SHA-256.
+Any failure raises ``DataFileError`` naming the file and the problem;
+nothing half-read is returned or cached, and a download is written to
+the cache (atomically) only once it has passed the same checks.
+"""
+
+import dataclasses
+import functools
+import gzip
+import hashlib
+import os
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+SPLITS = ("train", "test")
+_REPOSITORY_DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+class DataFileError(ValueError):
+    """A data file is truncated, corrupt, of the wrong kind or not the
+    published one."""
+
+    def __init__(self, path, problem):
+        super().__init__(f"{path}: {problem}")
+        self.path, self.problem = Path(path), problem
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """The data set is nowhere on disk and could not be downloaded."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DataFile:
+    """One of a data set's four files: its canonical name (without
+    ``.gz``), IDX magic number, shape, and SHA-256 of the published
+    ``.gz`` and of its decompressed contents."""
+    name: str
+    magic: int
+    shape: tuple
+    gz_sha256: str
+    sha256: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    name: str
+    title: str
+    files: dict  # (split, "images" | "labels") -> DataFile
+    mirrors: tuple  # base URLs, tried in order
+    system_dirs: tuple = ()
+
+
+def _files(train_images, train_labels, test_images, test_labels):
+    def pair(prefix, n, images, labels):
+        return {
+            "images": DataFile(f"{prefix}-images-idx3-ubyte", 2051,
+                               (n, 28, 28), *images),
+            "labels": DataFile(f"{prefix}-labels-idx1-ubyte", 2049, (n,),
+                               *labels)}
+    files = {}
+    for split, prefix, n, images, labels in (
+            ("train", "train", 60000, train_images, train_labels),
+            ("test", "t10k", 10000, test_images, test_labels)):
+        for kind, info in pair(prefix, n, images, labels).items():
+            files[split, kind] = info
+    return files
+
+
+#: The published files.  MNIST: the SHA-256 of the canonical .gz files and
+#: of their contents, as in data/mnist/SHA256SUMS.  Fashion-MNIST: the .gz
+#: SHA-256 published by Zalando's S3 mirror (as TensorFlow Datasets lists
+#: them) and the SHA-256 of the contents, read from Debian's package.
+DATASETS = {
+    "mnist": Dataset(
+        name="mnist",
+        title="MNIST handwritten digits",
+        files=_files(
+            ("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+             "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+            ("3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+             "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+            ("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+             "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+            ("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+             "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2")),
+        mirrors=(
+            "https://storage.googleapis.com/cvdf-datasets/mnist/",
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "http://yann.lecun.com/exdb/mnist/",
+        )),
+    "fashion": Dataset(
+        name="fashion",
+        title="Fashion-MNIST (Zalando)",
+        files=_files(
+            ("3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+             "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
+            ("a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+             "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
+            ("346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+             "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
+            ("67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+             "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34")),
+        mirrors=(
+            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+            "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/"
+            "master/data/fashion/",
+        ),
+        system_dirs=("/usr/share/datasets/fashion-mnist",)),
+}
+
+# IDX element types: the third byte of the magic number.
+_IDX_TYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"),
+              0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
+              0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+
+
+# --------------------------------------------------------------- public API
+
+def load_mnist(split="train", *, name="mnist", path=None, download=True,
+               mirrors=None, progress=None):
+    """Images ``(n, 28, 28)`` uint8 (0 is background, 255 ink) and labels
+    ``(n,)`` uint8 of one split, ``"train"`` (60,000) or ``"test"``
+    (10,000), of ``name`` ``"mnist"`` or ``"fashion"``.
+
+    ``path`` is a folder holding the files; without it they are looked
+    for as the module docstring says and, if ``download`` is true,
+    fetched from ``mirrors`` (default: the data set's public mirrors) with
+    a progress bar when ``progress`` (default: stderr is a terminal).
+    The arrays are read-only and shared between calls."""
+    dataset = dataset_info(name)
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    folder = find(dataset, path, download=download, mirrors=mirrors,
+                  progress=progress)
+    images = _read_checked(_existing_file(folder, dataset.files[split,
+                                                                "images"]),
+                           dataset.files[split, "images"])
+    labels = _read_checked(_existing_file(folder, dataset.files[split,
+                                                                "labels"]),
+                           dataset.files[split, "labels"])
+    return images, labels
+
+
+def to_columns(images, *, scale=1 / 256, dtype=np.float32):
+    """``(n, 28, 28)`` (or ``(n, 784)``) pixel bytes -> ``(784, n)`` floats,
+    one image per column, ``pixel * scale``.  The default 1/256 is what
+    Nielsen's ``mnist.pkl.gz`` holds (values 0 .. 255/256); use
+    ``scale=1/255`` for exactly [0, 1].  The result is the transpose of a
+    C-contiguous array, which the networks take without copying."""
+    images = np.asarray(images)
+    dtype = np.dtype(dtype)
+    flat = images.reshape(images.shape[0], -1)
+    return (flat.astype(dtype) * dtype.type(scale)).T
+
+
+def one_hot(labels, classes=10, dtype=np.float64):
+    """Integer labels ``(n,)`` -> ``(classes, n)`` one-hot columns."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise ValueError(f"labels must be a 1-D integer array, got "
+                         f"{labels.dtype} of shape {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        raise ValueError(f"labels must lie in 0..{classes - 1}")
+    return np.eye(classes, dtype=dtype)[labels].T
+
+
+def dataset_info(name):
+    """The ``Dataset`` record of ``"mnist"`` or ``"fashion"``."""
+    try:
+        return DATASETS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown data set {name!r}; choose one of "
+                         f"{sorted(DATASETS)}") from None
+
+
+def search_path(dataset, path=None):
+    """The folders looked in, in order, for ``dataset``."""
+    if path is not None:
+        return [Path(path).expanduser()]
+    folders = []
+    if os.environ.get("FASTNET_DATA"):
+        folders.append(Path(os.environ["FASTNET_DATA"]).expanduser()
+                       / dataset.name)
+    folders.append(_REPOSITORY_DATA / dataset.name)
+    folders.extend(Path(d) for d in dataset.system_dirs)
+    folders.append(cache_dir(dataset.name))
+    return folders
+
+
+def cache_dir(name):
+    """``$XDG_CACHE_HOME/fastnet/<name>``, by default under ``~/.cache``."""
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "fastnet" / name
+
+
+def find(dataset, path=None, *, download=True, mirrors=None, progress=None):
+    """The first folder of ``search_path`` that holds all four files;
+    else the user cache after downloading them into it."""
+    dataset = dataset_info(dataset) if isinstance(dataset, str) else dataset
+    folders = search_path(dataset, path)
+    for folder in folders:
+        if all(_existing_file(folder, f, required=False)
+               for f in dataset.files.values()):
+            return folder
+    if path is not None:
+        missing = [f.name for f in dataset.files.values()
+                   if not _existing_file(folders[0], f, required=False)]
+        raise DatasetNotFoundError(
+            f"{folders[0]} does not hold the {dataset.title} files "
+            f"{', '.join(missing)} (.gz or uncompressed)")
+    if not download:
+        raise DatasetNotFoundError(_not_found_message(dataset, folders))
+    target = cache_dir(dataset.name)
+    download_dataset(dataset, target, mirrors=mirrors, progress=progress)
+    return target
+
+
+def download_dataset(dataset, folder, *, mirrors=None, progress=None,
+                     timeout=60):
+    """Fetch the missing ``.gz`` files of ``dataset`` into ``folder``,
+    trying each mirror in turn.  Each download is checked like any file
+    (complete gzip, IDX header, SHA-256) before it is renamed into place."""
+    dataset = dataset_info(dataset) if isinstance(dataset, str) else dataset
+    mirrors = dataset.mirrors if mirrors is None else tuple(mirrors)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    for info in dataset.files.values():
+        if _existing_file(folder, info, required=False):
+            continue
+        failures = []
+        for mirror in mirrors:
+            url = mirror.rstrip("/") + "/" + info.name + ".gz"
+            try:
+                payload = _fetch(url, timeout, progress)
+                _decode(payload, info, url)
+            except (OSError, urllib.error.URLError, DataFileError) as error:
+                failures.append(f"{url}: {error}")
+                continue
+            _write_atomically(folder / (info.name + ".gz"), payload)
+            break
+        else:
+            raise DatasetNotFoundError(
+                f"could not download {info.name}.gz of {dataset.title}; "
+                f"tried:\n  " + "\n  ".join(failures) +
+                f"\nWithout a network, put the files in a folder and pass "
+                f"path=, or set FASTNET_DATA to a folder holding "
+                f"{dataset.name}/.")
+
+
+def read_idx(path):
+    """Any IDX file (gzipped or not) as an array of its stated shape and
+    element type; raises ``DataFileError`` if it is truncated or corrupt."""
+    path = Path(path)
+    return _parse_idx(_decompressed(_read_bytes(path), path), path)
+
+
+# ------------------------------------------------------------------ helpers
+
+def _existing_file(folder, info, required=True):
+    """The ``.gz`` or uncompressed file of ``info`` in ``folder``."""
+    for candidate in (folder / (info.name + ".gz"), folder / info.name):
+        if candidate.is_file():
+            return candidate
+    if required:
+        raise DatasetNotFoundError(f"{folder / info.name}(.gz) is missing")
+    return None
+
+
+def _read_checked(path, info):
+    stat = path.stat()
+    return _read_checked_cached(str(path), stat.st_size, stat.st_mtime_ns,
+                                info)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_checked_cached(path, size, mtime_ns, info):
+    """Decoded, verified, read-only array; cached per file version."""
+    path = Path(path)
+    array = _decode(_read_bytes(path), info, path)
+    array.flags.writeable = False
+    return array
+
+
+def _read_bytes(path):
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise DataFileError(path, f"cannot be read ({error.strerror})") \
+            from error
+
+
+def _decode(payload, info, where):
+    """Check ``payload`` (the bytes of a file, gzipped or not) against
+    ``info`` and return its array."""
+    raw = _decompressed(payload, where)
+    array = _parse_idx(raw, where, expected_magic=info.magic)
+    if array.shape != info.shape:
+        raise DataFileError(where, f"holds an array of shape {array.shape}, "
+                                   f"but {info.name} has shape {info.shape}")
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != info.sha256:
+        raise DataFileError(
+            where, f"checksum mismatch: the contents have SHA-256 {digest}, "
+                   f"but the published {info.name} has {info.sha256}; the "
+                   f"file is damaged or not the published one")
+    return array
+
+
+def _decompressed(payload, where):
+    if payload[:2] != b"\x1f\x8b":
+        return payload
+    try:
+        return gzip.decompress(payload)
+    except EOFError:
+        raise DataFileError(where, "truncated: the gzip stream ends before "
+                                   "its end marker") from None
+    except (gzip.BadGzipFile, zlib.error, OSError) as error:
+        raise DataFileError(where, f"corrupt gzip data ({error})") from None
+
+
+def _parse_idx(raw, where, expected_magic=None):
+    if len(raw) < 4:
+        raise DataFileError(where, f"truncated: {len(raw)} bytes, too short "
+                                   f"for an IDX header")
+    magic = int.from_bytes(raw[:4], "big")
+    zero, type_code, ndim = magic >> 16, (magic >> 8) & 0xFF, magic & 0xFF
+    if expected_magic is not None and magic != expected_magic:
+        raise DataFileError(where, f"wrong magic number {magic} (expected "
+                                   f"{expected_magic}): not this IDX file")
+    if zero != 0 or type_code not in _IDX_TYPES or ndim == 0:
+        raise DataFileError(where, f"not an IDX file (magic number "
+                                   f"{magic:#010x})")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataFileError(where, f"truncated inside the IDX header "
+                                   f"({len(raw)} of {header} bytes)")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big")
+                  for i in range(ndim))
+    dtype = _IDX_TYPES[type_code]
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    found = len(raw) - header
+    if found < expected:
+        raise DataFileError(where, f"truncated: the header promises "
+                                   f"{expected} bytes of data for shape "
+                                   f"{shape}, the file has {found}")
+    if found > expected:
+        raise DataFileError(where, f"{found - expected} unexpected bytes "
+                                   f"after the {expected} bytes of data "
+                                   f"for shape {shape}")
+    return np.frombuffer(raw, dtype, offset=header).reshape(shape) \
+        .astype(dtype.newbyteorder("="), copy=False)
+
+
+def _fetch(url, timeout, progress):
+    request = urllib.request.Request(url, headers={"User-Agent": "fastnet"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        total = response.length
+        bar = None
+        if progress:
+            from tqdm import tqdm
+            bar = tqdm(total=total, unit="B", unit_scale=True,
+                       desc=url.rsplit("/", 1)[-1], leave=False)
+        chunks = []
+        try:
+            while chunk := response.read(1 << 16):
+                chunks.append(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
+        finally:
+            if bar is not None:
+                bar.close()
+    payload = b"".join(chunks)
+    if total is not None and len(payload) != total:
+        raise OSError(f"incomplete download: {len(payload)} of {total} bytes")
+    return payload
+
+
+def _write_atomically(path, payload):
+    """Write to a temporary file beside ``path``, then rename it over."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent,
+                                         prefix=path.name + ".",
+                                         suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(payload)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _not_found_message(dataset, folders):
+    searched = "\n  ".join(str(f) for f in folders)
+    return (f"{dataset.title} not found; looked in:\n  {searched}\n"
+            f"and downloading is off.  Put the four IDX files in one of "
+            f"these folders, pass path=, or set FASTNET_DATA.")
