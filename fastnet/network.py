@@ -54,6 +54,22 @@ class Network:
         self.weights = [normal(y, x)
                         for x, y in zip(self.sizes[:-1], self.sizes[1:])]
 
+    @classmethod
+    def from_parameters(cls, weights, biases):
+        """A network with the given ``weights`` (list of ``(n_out, n_in)``
+        arrays) and ``biases`` (list of ``(n_out, 1)``), sizes read from
+        their shapes and checked; draws no random numbers."""
+        weights, biases = list(weights), list(biases)
+        if not weights:
+            raise ValueError("weights must hold at least one layer")
+        network = cls.__new__(cls)
+        network.sizes = check.check_sizes(
+            [np.shape(weights[0])[-1]] + [np.shape(w)[0] for w in weights])
+        network.num_layers = len(network.sizes)
+        network.weights, network.biases = weights, biases
+        network._parameters()
+        return network
+
     def __repr__(self):
         return f"{type(self).__name__}({self.sizes!r})"
 

@@ -1,0 +1,107 @@
+"""Time one training epoch of each implementation on the same data.
+
+Shared by ``fastnet bench`` and the pytest-benchmark suites in
+``benchmarks/``.  Every implementation starts from the same weights
+(``np.random.seed(0)``) and trains on the same samples:
+
+- ``reference``: the seed's per-sample loop, ``fastnet.reference.Network.SGD``;
+- ``dropin``: ``fastnet.Network.SGD`` on the same Nielsen-format list,
+  float64, the seed's exact random stream (the list's conversion counts);
+- ``fit-float64`` and ``fit-float32``: the array API, ``Network.fit``.
+"""
+
+import contextlib
+import dataclasses
+import io
+import random
+import time
+
+import numpy as np
+
+from . import data, mnist_loader, reference
+from .network import Network
+
+IMPLEMENTATIONS = ("reference", "dropin", "fit-float64", "fit-float32")
+DESCRIPTIONS = {
+    "reference": "reference: per-sample loop (seed)",
+    "dropin": "fastnet SGD, float64, drop-in",
+    "fit-float64": "fastnet fit, float64",
+    "fit-float32": "fastnet fit, float32",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    sizes: tuple
+    mini_batch_size: int
+    samples: int
+    eta: float = 3.0
+
+    @property
+    def label(self):
+        return "-".join(map(str, self.sizes)) + f" batch {self.mini_batch_size}"
+
+
+class TrainingSet:
+    """MNIST training images in both layouts, prepared once: ``training``,
+    Nielsen's list of ``(x, y)`` tuples, and ``X`` (784, n) float32 columns
+    with integer ``labels``."""
+
+    def __init__(self, samples, path=None):
+        training = mnist_loader.load_data_wrapper(path)[0]
+        if samples > len(training):
+            raise ValueError(f"at most {len(training)} training samples, "
+                             f"asked for {samples}")
+        self.training = training[:samples]
+        images, labels = data.load_mnist("train", path=path)
+        self.X = data.to_columns(images[:samples])
+        self.labels = labels[:samples]
+
+
+def epoch(implementation, workload, training_set):
+    """A fresh network and a callable that trains it for one epoch; only
+    the callable is to be timed."""
+    sizes, m, n = list(workload.sizes), workload.mini_batch_size, \
+        workload.samples
+    np.random.seed(0)
+    random.seed(0)
+    if implementation in ("reference", "dropin"):
+        network = (reference.Network if implementation == "reference"
+                   else Network)(sizes)
+        samples = training_set.training[:n]
+
+        def run():
+            with contextlib.redirect_stdout(io.StringIO()):
+                network.SGD(samples, m, 1, workload.eta)
+        return run
+    if implementation in ("fit-float64", "fit-float32"):
+        network = Network(sizes)
+        dtype = implementation.split("-")[1]
+        X, labels = training_set.X[:, :n], training_set.labels[:n]
+        return lambda: network.fit(X, labels, epochs=1, mini_batch_size=m,
+                                   eta=workload.eta, seed=0, dtype=dtype)
+    raise ValueError(f"unknown implementation {implementation!r}; choose "
+                     f"from {IMPLEMENTATIONS}")
+
+
+def warm_up(training_set):
+    """Run every fast path once on a few samples, so that compiling (or
+    loading the on-disk cache of) the kernels is not timed later.
+    Returns the seconds it took."""
+    started = time.perf_counter()
+    for implementation in IMPLEMENTATIONS[1:]:
+        for sizes in ((784, 30, 10),):
+            epoch(implementation, Workload(sizes, 10, 20), training_set)()
+    return time.perf_counter() - started
+
+
+def time_epoch(implementation, workload, training_set, repeat=1):
+    """Best wall-clock seconds of ``repeat`` epochs, each on a fresh
+    network."""
+    best = float("inf")
+    for _ in range(repeat):
+        run = epoch(implementation, workload, training_set)
+        started = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - started)
+    return best

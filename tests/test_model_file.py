@@ -1,0 +1,131 @@
+"""Saved models: round trip, atomic writes, and every kind of bad file."""
+
+import json
+
+import numpy as np
+import pytest
+
+import fastnet
+from fastnet import model_file
+from fastnet.model_file import ModelFileError, load_model, save_model
+
+
+@pytest.fixture
+def network():
+    return fastnet.Network([12, 7, 5, 3], seed=0)
+
+
+def test_round_trip_gives_identical_predictions(network, tmp_path):
+    path = tmp_path / "model.npz"
+    save_model(network, path, {"note": "hello", "accuracy": 0.5})
+    loaded, metadata = load_model(path)
+    assert metadata == {"note": "hello", "accuracy": 0.5}
+    assert loaded.sizes == network.sizes and loaded.num_layers == 4
+    for a, b in zip(loaded.weights + loaded.biases,
+                    network.weights + network.biases):
+        np.testing.assert_array_equal(a, b)
+        assert a.dtype == b.dtype
+    X = np.random.default_rng(1).random((12, 20))
+    np.testing.assert_array_equal(loaded.feedforward(X),
+                                  network.feedforward(X))
+
+
+def test_float32_models_stay_float32(network, tmp_path):
+    network.fit(np.random.default_rng(0).random((12, 30)),
+                np.arange(30) % 3, epochs=1, dtype="float32")
+    save_model(network, tmp_path / "m.npz")
+    loaded, _ = load_model(tmp_path / "m.npz")
+    assert {w.dtype for w in loaded.weights + loaded.biases} == \
+        {np.dtype(np.float32)}
+
+
+def test_save_is_atomic(network, tmp_path, monkeypatch):
+    path = tmp_path / "model.npz"
+    save_model(network, path, {"version": "old"})
+    before = path.read_bytes()
+
+    def failing_savez(file, **arrays):
+        file.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(model_file.np, "savez", failing_savez)
+    with pytest.raises(OSError, match="disk full"):
+        save_model(network, path, {"version": "new"})
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]
+
+
+def test_saving_a_broken_network_is_refused(network, tmp_path):
+    network.weights[0] = np.full((7, 12), np.nan)
+    with pytest.raises(ValueError, match=r"weights\[0\] contains NaN"):
+        save_model(network, tmp_path / "m.npz")
+    assert not (tmp_path / "m.npz").exists()
+
+
+def arrays_of(network, **changes):
+    arrays = {"format": np.array("fastnet-model"), "version": np.array(1),
+              "sizes": np.array(network.sizes),
+              "metadata": np.array(json.dumps({}))}
+    for l, (w, b) in enumerate(zip(network.weights, network.biases)):
+        arrays[f"weights_{l}"], arrays[f"biases_{l}"] = w, b
+    for key, value in changes.items():
+        if value is None:
+            del arrays[key]
+        else:
+            arrays[key] = value
+    return arrays
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(format=np.array("something-else")), "no 'fastnet-model' marker"),
+    (dict(version=np.array(2)), "version 2 is not supported"),
+    (dict(weights_1=None), r"arrays missing: \['weights_1'\]"),
+    (dict(extra=np.zeros(3)), r"unexpected: \['extra'\]"),
+    (dict(weights_0=np.zeros((7, 11))), "do not match|has shape"),
+    (dict(biases_2=np.zeros((3, 2))), r"biases\[2\] has shape \(3, 2\)"),
+    (dict(weights_1=np.full((5, 7), np.inf)), r"weights\[1\] contains NaN"),
+    (dict(weights_0=np.zeros((7, 12), np.int64)), "must all be float32 or all float64"),
+    (dict(sizes=np.array([12, 7, 5, 4])), r"biases\[2\]|do not match"),
+    (dict(metadata=np.array("{not json")), "bad sizes or metadata"),
+])
+def test_inconsistent_files(network, tmp_path, changes, message):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays_of(network, **changes))
+    with pytest.raises(ModelFileError, match=message) as caught:
+        load_model(path)
+    assert "bad.npz" in str(caught.value)
+
+
+def test_foreign_truncated_and_missing_files(network, tmp_path):
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, a=np.zeros(3))
+    with pytest.raises(ModelFileError, match="no 'fastnet-model' marker"):
+        load_model(foreign)
+    pickled = tmp_path / "pickled.npz"
+    np.savez(pickled, format=np.array([{"x": 1}], dtype=object))
+    with pytest.raises(ModelFileError, match="not a fastnet model file"):
+        load_model(pickled)
+    good = tmp_path / "good.npz"
+    save_model(network, good)
+    for cut in (10, 400, len(good.read_bytes()) - 30):
+        truncated = tmp_path / "truncated.npz"
+        truncated.write_bytes(good.read_bytes()[:cut])
+        with pytest.raises(ModelFileError, match="truncated"):
+            load_model(truncated)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    with pytest.raises(ModelFileError, match="not an .npz archive"):
+        load_model(text)
+    with pytest.raises(ModelFileError, match="no such file"):
+        load_model(tmp_path / "absent.npz")
+    with pytest.raises(ModelFileError, match="is a directory"):
+        load_model(tmp_path)
+
+
+def test_from_parameters_checks_shapes():
+    w = [np.zeros((3, 4)), np.zeros((2, 3))]
+    b = [np.zeros((3, 1)), np.zeros((2, 1))]
+    net = fastnet.Network.from_parameters(w, b)
+    assert net.sizes == [4, 3, 2]
+    with pytest.raises(ValueError, match=r"weights\[1\] has shape"):
+        fastnet.Network.from_parameters([w[0], np.zeros((2, 4))], b)
