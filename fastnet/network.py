@@ -44,7 +44,8 @@ class Network:
     or edited; every method checks them against ``sizes`` first.
     """
 
-    cost = kernels.QUADRATIC
+    #: The output-layer error the kernels use (see ``fastnet.kernels``).
+    _cost_kernel = kernels.QUADRATIC
 
     def __init__(self, sizes, *, seed=None):
         self.sizes = check.check_sizes(sizes)
@@ -119,7 +120,7 @@ class Network:
             # n, so shuffling positions follows the seed's stream exactly.
             shuffle(positions)
             _train_epoch(X, Y, positions, params, sizes, mini_batch_size,
-                         eta, 1.0, self.cost)
+                         eta, 1.0, self._cost_kernel)
             self._store(sizes, params)
             if test is not None:
                 print(f"Epoch {j} : {_count_correct(params, sizes, *test)} "
@@ -138,7 +139,7 @@ class Network:
         X, Y = self._stack_examples("mini_batch", batch, params.dtype)
         m = len(batch)
         kernels.train_batches(X, Y, np.arange(m), params, sizes, m, eta, 1.0,
-                              self.cost, 0, 1)
+                              self._cost_kernel, 0, 1)
         self._store(sizes, params)
 
     def backprop(self, x, y):
@@ -156,7 +157,7 @@ class Network:
         grad = kernels.gradient(
             params, sizes,
             check.as_rows(x, check.storage_dtype(x.dtype, params.dtype)),
-            check.as_rows(y, params.dtype), self.cost)
+            check.as_rows(y, params.dtype), self._cost_kernel)
         return _unpack(sizes, grad)
 
     def evaluate(self, test_data):
@@ -180,8 +181,8 @@ class Network:
     # Array API for new code: samples are columns, as everywhere here.
 
     def fit(self, X, y, *, epochs=30, mini_batch_size=10, eta=3.0,
-            seed=None, dtype=None, validation_data=None, callback=None,
-            progress=False):
+            lmbda=0.0, seed=None, dtype=None, validation_data=None,
+            callback=None, progress=False):
         """Train on arrays and return ``self``.
 
         ``X`` is ``(n_in, n)``, one sample per column (``images.T`` for
@@ -189,7 +190,9 @@ class Network:
         integer labels ``(n,)``, made one-hot, or an ``(n_out, n)`` matrix
         of desired outputs.  Each epoch visits the samples in an order
         drawn from ``numpy.random.default_rng(seed)`` (``seed`` may also be
-        a Generator), in mini-batches of ``mini_batch_size``.
+        a Generator), in mini-batches of ``mini_batch_size``.  ``lmbda`` is
+        the L2 regularisation parameter: each step multiplies the weights
+        by ``1 - eta * lmbda / n`` (network2's weight decay).
 
         ``dtype`` (float64 or float32) is the arithmetic's precision; by
         default that of the current weights, float64 for a new network.
@@ -203,6 +206,7 @@ class Network:
         mini_batch_size = check.check_count("mini_batch_size",
                                             mini_batch_size, 1)
         eta = check.check_rate("eta", eta)
+        lmbda = check.check_rate("lmbda", lmbda, allow_zero=True)
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, got {callback!r}")
         sizes, params = self._parameters(dtype)
@@ -220,7 +224,8 @@ class Network:
             started = time.perf_counter()
             bar = _progress_bar(progress, n, epoch, epochs)
             _train_epoch(X, Y, rng.permutation(n), params, sizes,
-                         mini_batch_size, eta, 1.0, self.cost, bar)
+                         mini_batch_size, eta, 1 - eta * (lmbda / n),
+                         self._cost_kernel, bar)
             seconds = time.perf_counter() - started
             if bar is not None:
                 bar.close()
