@@ -1,27 +1,34 @@
 """One training epoch, per-sample reference against the fast paths.
 
-Run with ``pytest benchmarks`` (see the README); the closing table gives
-each fast path's speed-up over the reference measured in the same run.
+Chapter 1's network (quadratic cost, eta 3.0) on three workloads, and
+chapter 3's (cross-entropy cost with L2 regularisation, eta 0.5,
+lmbda 5.0, as in the book: ``fastnet.reference.network2`` against
+``fastnet.network2``) on the same three.  Run with ``pytest benchmarks``
+(see the README); the closing table gives each fast path's speed-up over
+the reference measured in the same run.
 """
 
 import pytest
 
 from fastnet import bench
 
-WORKLOADS = [((784, 30, 10), 10), ((784, 100, 10), 10), ((784, 30, 10), 100)]
+SHAPES = [((784, 30, 10), 10), ((784, 100, 10), 10), ((784, 30, 10), 100)]
+CHAPTERS = {"chapter1": dict(eta=3.0),
+            "chapter3": dict(eta=0.5, cost="cross-entropy", lmbda=5.0)}
 
 
-@pytest.mark.parametrize("sizes, mini_batch_size", WORKLOADS,
+@pytest.mark.parametrize("chapter", CHAPTERS)
+@pytest.mark.parametrize("sizes, mini_batch_size", SHAPES,
                          ids=lambda value: "-".join(map(str, value))
                          if isinstance(value, tuple) else f"batch{value}")
 @pytest.mark.parametrize("implementation", bench.IMPLEMENTATIONS)
-def test_one_epoch(benchmark, training_set, samples, rounds, record, sizes,
-                   mini_batch_size, implementation):
-    workload = bench.Workload(sizes, mini_batch_size, samples)
+def test_one_epoch(benchmark, training_set, samples, rounds, record, chapter,
+                   sizes, mini_batch_size, implementation):
+    workload = bench.Workload(sizes, mini_batch_size, samples,
+                              **CHAPTERS[chapter])
     benchmark.group = f"{workload.label}, {samples} samples"
     benchmark.extra_info.update(implementation=implementation,
-                                sizes=list(sizes), samples=samples,
-                                mini_batch_size=mini_batch_size)
+                                **vars(workload))
     benchmark.pedantic(
         lambda run: run(),
         setup=lambda: ((bench.epoch(implementation, workload,

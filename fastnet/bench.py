@@ -8,6 +8,10 @@ Shared by ``fastnet bench`` and the pytest-benchmark suites in
 - ``dropin``: ``fastnet.Network.SGD`` on the same Nielsen-format list,
   float64, the seed's exact random stream (the list's conversion counts);
 - ``fit-float64`` and ``fit-float32``: the array API, ``Network.fit``.
+
+A workload with the cross-entropy cost or L2 regularisation (``lmbda``)
+runs chapter 3's network instead: ``fastnet.reference.network2`` against
+``fastnet.network2``.
 """
 
 import contextlib
@@ -18,7 +22,7 @@ import time
 
 import numpy as np
 
-from . import data, mnist_loader, reference
+from . import data, mnist_loader, network2, reference
 from .network import Network
 
 IMPLEMENTATIONS = ("reference", "dropin", "fit-float64", "fit-float32")
@@ -36,10 +40,25 @@ class Workload:
     mini_batch_size: int
     samples: int
     eta: float = 3.0
+    cost: str = "quadratic"  # or "cross-entropy"
+    lmbda: float = 0.0
+
+    @property
+    def chapter3(self):
+        """Whether this needs network2 (cross-entropy or L2)."""
+        return self.cost != "quadratic" or self.lmbda != 0
 
     @property
     def label(self):
-        return "-".join(map(str, self.sizes)) + f" batch {self.mini_batch_size}"
+        label = "-".join(map(str, self.sizes)) + \
+            f" batch {self.mini_batch_size}"
+        if self.chapter3:
+            label += f" {self.cost} lmbda {self.lmbda:g}"
+        return label
+
+
+COST_CLASSES = {"quadratic": "QuadraticCost",
+                "cross-entropy": "CrossEntropyCost"}
 
 
 class TrainingSet:
@@ -65,23 +84,38 @@ def epoch(implementation, workload, training_set):
         workload.samples
     np.random.seed(0)
     random.seed(0)
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"unknown implementation {implementation!r}; "
+                         f"choose from {IMPLEMENTATIONS}")
+    if implementation == "reference":
+        if workload.chapter3:
+            cost = getattr(reference.network2, COST_CLASSES[workload.cost])
+            network = reference.network2.Network(sizes, cost=cost)
+        else:
+            network = reference.Network(sizes)
+    elif workload.chapter3:
+        network = network2.Network(
+            sizes, cost=getattr(network2, COST_CLASSES[workload.cost]))
+    else:
+        network = Network(sizes)
     if implementation in ("reference", "dropin"):
-        network = (reference.Network if implementation == "reference"
-                   else Network)(sizes)
         samples = training_set.training[:n]
+        if workload.chapter3:
+            def train():
+                network.SGD(samples, 1, m, workload.eta, workload.lmbda)
+        else:
+            def train():
+                network.SGD(samples, m, 1, workload.eta)
 
         def run():
             with contextlib.redirect_stdout(io.StringIO()):
-                network.SGD(samples, m, 1, workload.eta)
+                train()
         return run
-    if implementation in ("fit-float64", "fit-float32"):
-        network = Network(sizes)
-        dtype = implementation.split("-")[1]
-        X, labels = training_set.X[:, :n], training_set.labels[:n]
-        return lambda: network.fit(X, labels, epochs=1, mini_batch_size=m,
-                                   eta=workload.eta, seed=0, dtype=dtype)
-    raise ValueError(f"unknown implementation {implementation!r}; choose "
-                     f"from {IMPLEMENTATIONS}")
+    dtype = implementation.split("-")[1]
+    X, labels = training_set.X[:, :n], training_set.labels[:n]
+    return lambda: network.fit(X, labels, epochs=1, mini_batch_size=m,
+                               eta=workload.eta, lmbda=workload.lmbda,
+                               seed=0, dtype=dtype)
 
 
 def warm_up(training_set):
@@ -90,8 +124,9 @@ def warm_up(training_set):
     Returns the seconds it took."""
     started = time.perf_counter()
     for implementation in IMPLEMENTATIONS[1:]:
-        for sizes in ((784, 30, 10),):
-            epoch(implementation, Workload(sizes, 10, 20), training_set)()
+        for cost in COST_CLASSES:
+            epoch(implementation, Workload((784, 30, 10), 10, 20, cost=cost),
+                  training_set)()
     return time.perf_counter() - started
 
 

@@ -3,6 +3,8 @@
 ``fastnet train`` with no options is Nielsen's headline run: a [784, 30, 10]
 network, 30 epochs of mini-batches of 10 at eta 3.0 on the first 50,000
 MNIST training images, scored on the 10,000 test images after each epoch.
+``--cost cross-entropy --init default --eta 0.5 --lmbda 5.0`` is chapter
+3's improved network.
 """
 
 import argparse
@@ -16,11 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, bench, data
+from . import __version__, bench, data, network2
 from .model_file import ModelFileError, load_model, save_model
-from .network import Network
 
 TRAINING_SIZE = 50000
+COSTS = {"quadratic": network2.QuadraticCost,
+         "cross-entropy": network2.CrossEntropyCost}
 INPUT_SCALE = 1 / 256  # pixel byte / 256, as in Nielsen's mnist.pkl.gz
 
 
@@ -53,19 +56,29 @@ def train(args, parser):
                      f"split), got {limit}")
     X = data.to_columns(train_images[:limit], scale=INPUT_SCALE)
     y = train_labels[:limit]
+    if args.evaluate_on == "validation":  # Nielsen's: the last 10,000
+        test_images = train_images[TRAINING_SIZE:]
+        test_labels = train_labels[TRAINING_SIZE:]
     X_test = data.to_columns(test_images, scale=INPUT_SCALE)
     seed = args.seed if args.seed is not None else \
         int(np.random.SeedSequence().entropy % 2**32)
     rng = np.random.default_rng(seed)
-    network = Network(args.sizes, seed=rng)
+    network = network2.Network(args.sizes, cost=COSTS[args.cost], seed=rng)
+    if args.init == "large":
+        network.large_weight_initializer()
     say = (lambda *a, **k: None) if args.quiet else print
+    chapter3 = "" if args.cost == "quadratic" and args.lmbda == 0 else \
+        f", {args.cost} cost, lmbda {args.lmbda:g}"
     say(f"Training {args.sizes} on {limit:,} {args.dataset} images: "
         f"{args.epochs} epochs, mini-batch {args.mini_batch_size}, "
-        f"eta {args.eta}, {args.dtype}, seed {seed}")
+        f"eta {args.eta}{chapter3}, {args.init} init, {args.dtype}, "
+        f"seed {seed}; scored on the {args.evaluate_on} set")
     settings = {"sizes": args.sizes, "epochs": args.epochs,
                 "mini_batch_size": args.mini_batch_size, "eta": args.eta,
+                "cost": args.cost, "lmbda": args.lmbda, "init": args.init,
                 "seed": seed, "dtype": args.dtype, "dataset": args.dataset,
-                "training_samples": limit, "input_scale": INPUT_SCALE}
+                "training_samples": limit, "evaluated_on": args.evaluate_on,
+                "input_scale": INPUT_SCALE}
     report = {"command": "train", "fastnet": __version__, **settings,
               "epochs_run": []}
 
@@ -79,21 +92,21 @@ def train(args, parser):
 
     started = time.perf_counter()
     network.fit(X, y, epochs=args.epochs, mini_batch_size=args.mini_batch_size,
-                eta=args.eta, seed=rng, dtype=args.dtype,
+                eta=args.eta, lmbda=args.lmbda, seed=rng, dtype=args.dtype,
                 validation_data=(X_test, test_labels), callback=after_epoch,
                 progress=not args.quiet and sys.stderr.isatty())
     elapsed = time.perf_counter() - started
     correct = int(np.count_nonzero(network.predict(X_test) == test_labels))
-    report.update(seconds=elapsed, test_correct=correct,
-                  test_total=len(test_labels),
-                  test_accuracy=correct / len(test_labels))
-    print(f"Test accuracy {correct / len(test_labels):.2%} ({correct} / "
-          f"{len(test_labels)}) after {args.epochs} epochs in {elapsed:.1f} s")
+    report.update(seconds=elapsed, correct=correct, total=len(test_labels),
+                  accuracy=correct / len(test_labels))
+    print(f"{args.evaluate_on.capitalize()} accuracy "
+          f"{correct / len(test_labels):.2%} ({correct} / {len(test_labels)})"
+          f" after {args.epochs} epochs in {elapsed:.1f} s")
     if args.json:
         _write_json(args.json, report)
     if args.save:
         save_model(network, args.save, dict(
-            settings, test_accuracy=correct / len(test_labels),
+            settings, accuracy=correct / len(test_labels),
             trained=datetime.datetime.now(datetime.timezone.utc)
             .isoformat(timespec="seconds"), fastnet=__version__))
         say(f"Saved the model to {args.save}")
@@ -274,6 +287,17 @@ def _parser():
     p.add_argument("--epochs", type=_positive, default=30)
     p.add_argument("--mini-batch-size", type=_positive, default=10)
     p.add_argument("--eta", type=_rate, default=3.0, help="learning rate")
+    p.add_argument("--cost", choices=sorted(COSTS), default="quadratic",
+                   help="quadratic (chapter 1) or cross-entropy (chapter 3)")
+    p.add_argument("--lmbda", type=_non_negative_rate, default=0.0,
+                   help="L2 regularisation parameter (default 0)")
+    p.add_argument("--init", choices=["large", "default"], default="large",
+                   help="weights from N(0, 1) (large, chapter 1) or "
+                   "N(0, 1/n_in) (default, chapter 3)")
+    p.add_argument("--evaluate-on", choices=["test", "validation"],
+                   default="test", help="score on the 10,000 test images or "
+                   "on Nielsen's 10,000 validation images (the last of the "
+                   "training set)")
     p.add_argument("--seed", type=_non_negative, default=None,
                    help="random seed (default: a fresh one, printed)")
     p.add_argument("--dtype", choices=["float64", "float32"],
@@ -389,6 +413,18 @@ def _rate(text):
     if not np.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(
             f"must be a positive number, got {text}")
+    return value
+
+
+def _non_negative_rate(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number, got {text!r}") from None
+    if not np.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(
+            f"must be a non-negative number, got {text}")
     return value
 
 

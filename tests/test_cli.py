@@ -28,7 +28,8 @@ def test_train_prints_epochs_and_final_accuracy(capsys):
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0] == ("Training [784, 30, 10] on 600 mnist images: 2 epochs"
-                        ", mini-batch 10, eta 3.0, float64, seed 7")
+                        ", mini-batch 10, eta 3.0, large init, float64, "
+                        "seed 7; scored on the test set")
     assert lines[1].startswith("Epoch 0 : ") and " / 10000  (" in lines[1]
     assert lines[2].startswith("Epoch 1 : ")
     assert lines[3].startswith("Test accuracy ") and "after 2 epochs" in \
@@ -53,8 +54,27 @@ def test_same_seed_same_accuracies_other_seed_differs(capsys):
 def test_headline_settings_are_the_defaults():
     args = cli._parser().parse_args(["train"])
     assert (args.sizes, args.epochs, args.mini_batch_size, args.eta,
-            args.dtype, args.dataset, args.limit) == (
-        [784, 30, 10], 30, 10, 3.0, "float64", "mnist", None)
+            args.dtype, args.dataset, args.limit, args.cost, args.lmbda,
+            args.init, args.evaluate_on) == (
+        [784, 30, 10], 30, 10, 3.0, "float64", "mnist", None, "quadratic",
+        0.0, "large", "test")
+
+
+def test_chapter3_options_reach_the_network(capsys, tmp_path):
+    model, report = tmp_path / "model.npz", tmp_path / "run.json"
+    code, out, err = run(capsys, "train", *SMALL, "--cost", "cross-entropy",
+                         "--init", "default", "--eta", "0.5", "--lmbda",
+                         "5.0", "--evaluate-on", "validation", "--save",
+                         str(model), "--json", str(report))
+    assert code == 0, err
+    assert "eta 0.5, cross-entropy cost, lmbda 5, default init" in out
+    assert out.splitlines()[-2].startswith("Validation accuracy")
+    results = json.loads(report.read_text())
+    assert (results["cost"], results["lmbda"], results["init"],
+            results["evaluated_on"]) == ("cross-entropy", 5.0, "default",
+                                         "validation")
+    _, metadata = load_model(model)
+    assert metadata["cost"] == "cross-entropy" and metadata["lmbda"] == 5.0
 
 
 def test_json_save_evaluate_predict(capsys, tmp_path):
@@ -72,12 +92,12 @@ def test_json_save_evaluate_predict(capsys, tmp_path):
     network, metadata = load_model(model)
     assert network.sizes == [784, 20, 10]
     assert network.weights[0].dtype == np.float32
-    assert metadata["test_accuracy"] == results["test_accuracy"]
+    assert metadata["accuracy"] == results["accuracy"]
     assert metadata["input_scale"] == 1 / 256
 
     code, out, _ = run(capsys, "evaluate", str(model))
     assert code == 0
-    assert f"{results['test_correct']} / 10000" in out
+    assert f"{results['correct']} / 10000" in out
 
     images, labels = data.load_mnist("test")
     np.save(tmp_path / "some.npy", images[:4])
@@ -118,6 +138,8 @@ def test_predict_png_and_inverted_png(capsys, tmp_path):
     (["train", "--epochs", "-3"], 2, "--epochs: must be at least 1"),
     (["train", "--eta", "fast"], 2, "--eta: expected a number"),
     (["train", "--eta", "-1"], 2, "--eta: must be a positive number"),
+    (["train", "--lmbda", "-1"], 2, "--lmbda: must be a non-negative"),
+    (["train", "--cost", "hinge"], 2, "invalid choice: 'hinge'"),
     (["train", "--limit", "60000"], 2, "--limit can be at most 50000"),
     (["train", "--dtype", "float16"], 2, "invalid choice: 'float16'"),
     (["train", "--save", "/nonexistent/dir/m.npz"], 2,
