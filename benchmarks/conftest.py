@@ -49,6 +49,7 @@ def pytest_terminal_summary(terminalreporter):
         return
     write = terminalreporter.write_line
     write("")
+    write(bench.blas_description())
     write("speed-up against the per-sample reference, same data, same run "
           "(median seconds per epoch):")
     for label, times in _medians.items():

@@ -130,6 +130,20 @@ def warm_up(training_set):
     return time.perf_counter() - started
 
 
+def blas_description():
+    """Which BLAS library, kernel set and thread count NumPy and SciPy use
+    (needs threadpoolctl; timings mean little without it)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "BLAS: unknown (pip install threadpoolctl to report it)"
+    found = {f"{pool.get('internal_api')} {pool.get('version')} "
+             f"({pool.get('architecture')} kernels, "
+             f"{pool.get('num_threads')} threads)"
+             for pool in threadpool_info() if pool.get("user_api") == "blas"}
+    return "BLAS: " + "; ".join(sorted(found)) if found else "BLAS: none found"
+
+
 def time_epoch(implementation, workload, training_set, repeat=1):
     """Best wall-clock seconds of ``repeat`` epochs, each on a fresh
     network."""

@@ -40,6 +40,11 @@ def main(argv=None):
         parser.exit(1, f"fastnet: error: {error}\n")
     except KeyboardInterrupt:
         parser.exit(130, "\nfastnet: interrupted\n")
+    except BrokenPipeError:
+        # The reader went away (fastnet ... | head): stop quietly, and keep
+        # Python from complaining about stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 # ------------------------------------------------------------------ train
@@ -204,6 +209,7 @@ def run_bench(args, parser):
     print(f"fastnet bench: one epoch on {args.samples:,} MNIST training "
           f"images, eta {args.eta}; fast paths best of {args.repeat}, "
           f"reference once")
+    print(bench.blas_description())
     training_set = bench.TrainingSet(args.samples, args.data_dir)
     print(f"kernels compiled or loaded from cache in "
           f"{bench.warm_up(training_set):.2f} s (not timed below)")
