@@ -12,13 +12,13 @@ import datetime
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__, bench, data, network2
+from .files import atomic_write
 from .model_file import ModelFileError, load_model, save_model
 
 TRAINING_SIZE = 50000
@@ -411,26 +411,23 @@ def _integer(text):
 
 
 def _rate(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a number, got {text!r}") from None
-    if not np.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(
-            f"must be a positive number, got {text}")
-    return value
+    return _real(text, positive=True)
 
 
 def _non_negative_rate(text):
+    return _real(text, positive=False)
+
+
+def _real(text, positive):
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected a number, got {text!r}") from None
-    if not np.isfinite(value) or value < 0:
+    if not np.isfinite(value) or value < 0 or (positive and value == 0):
+        kind = "positive" if positive else "non-negative"
         raise argparse.ArgumentTypeError(
-            f"must be a non-negative number, got {text}")
+            f"must be a {kind} number, got {text}")
     return value
 
 
@@ -451,13 +448,9 @@ def _writable(text):
 
 
 def _write_json(path, report):
-    """Write atomically, so a reader never sees half a file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=folder, suffix=".part")
-    with os.fdopen(handle, "w") as file:
+    with atomic_write(path, "w") as file:
         json.dump(report, file, indent=2)
         file.write("\n")
-    os.replace(temporary, path)
 
 
 if __name__ == "__main__":

@@ -31,13 +31,14 @@ import gzip
 import hashlib
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from .files import atomic_write
 
 SPLITS = ("train", "test")
 _REPOSITORY_DATA = Path(__file__).resolve().parent.parent / "data"
@@ -265,7 +266,8 @@ def download_dataset(dataset, folder, *, mirrors=None, progress=None,
             except (OSError, urllib.error.URLError, DataFileError) as error:
                 failures.append(f"{url}: {error}")
                 continue
-            _write_atomically(folder / (info.name + ".gz"), payload)
+            with atomic_write(folder / (info.name + ".gz")) as file:
+                file.write(payload)
             break
         else:
             raise DatasetNotFoundError(
@@ -402,22 +404,6 @@ def _fetch(url, timeout, progress):
     if total is not None and len(payload) != total:
         raise OSError(f"incomplete download: {len(payload)} of {total} bytes")
     return payload
-
-
-def _write_atomically(path, payload):
-    """Write to a temporary file beside ``path``, then rename it over."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent,
-                                         prefix=path.name + ".",
-                                         suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(payload)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _not_found_message(dataset, folders):

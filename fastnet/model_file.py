@@ -15,13 +15,12 @@ every part and raises ``ModelFileError`` naming the file and the problem.
 """
 
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from .files import atomic_write
 from .network import Network
 from .validation import check_sizes
 
@@ -49,19 +48,8 @@ def save_model(network, path, metadata=None):
     for l, (w, b) in enumerate(zip(network.weights, network.biases)):
         arrays[f"weights_{l}"] = np.asarray(w, dtype)
         arrays[f"biases_{l}"] = np.asarray(b, dtype)
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent or ".",
-                                         prefix=path.name + ".",
-                                         suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, **arrays)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as file:
+        np.savez(file, **arrays)
 
 
 def load_model(path):

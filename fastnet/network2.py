@@ -15,14 +15,12 @@ and stops when eta would drop to 1/2**``max_eta_halvings`` of its start
 """
 
 import json
-import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
 from . import kernels
 from . import validation as check
+from .files import atomic_write
 from .kernels import sigmoid, sigmoid_prime
 from .mnist_loader import vectorized_result
 from .network import Network as _Network
@@ -276,17 +274,8 @@ class Network(_Network):
                     "weights": [np.asarray(w).tolist() for w in self.weights],
                     "biases": [np.asarray(b).tolist() for b in self.biases],
                     "cost": _cost_class(self.cost).__name__}
-        path = Path(filename)
-        handle, temporary = tempfile.mkstemp(dir=path.parent or ".",
-                                             prefix=path.name + ".",
-                                             suffix=".part")
-        try:
-            with os.fdopen(handle, "w") as file:
-                json.dump(document, file)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        with atomic_write(filename, "w") as file:
+            json.dump(document, file)
 
     def _total_cost(self, params, sizes, X, Y, lmbda):
         """Cost of rows ``X`` against rows ``Y``, plus the L2 term."""

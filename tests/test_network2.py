@@ -14,7 +14,7 @@ import pytest
 
 from fastnet import network2
 from fastnet.reference import network2 as reference2
-from support import Examples, assert_layers_close, relative_error
+from support import Examples, assert_layers_close
 
 STEP_RTOL = 1e-12
 EPOCHS_RTOL = 1e-10
