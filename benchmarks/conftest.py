@@ -14,7 +14,8 @@ def pytest_addoption(parser):
     parser.addoption("--bench-samples", type=int, default=50000,
                      help="training samples per epoch (default 50000)")
     parser.addoption("--bench-rounds", type=int, default=3,
-                     help="rounds per fast path (the reference runs once)")
+                     help="rounds per implementation (default 3; the "
+                     "table compares medians)")
 
 
 @pytest.fixture(scope="session")

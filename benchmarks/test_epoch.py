@@ -33,5 +33,5 @@ def test_one_epoch(benchmark, training_set, samples, rounds, record, chapter,
         lambda run: run(),
         setup=lambda: ((bench.epoch(implementation, workload,
                                     training_set),), {}),
-        rounds=1 if implementation == "reference" else rounds, iterations=1)
+        rounds=rounds, iterations=1)
     record(workload.label, implementation, benchmark)

@@ -145,12 +145,12 @@ def blas_description():
 
 
 def time_epoch(implementation, workload, training_set, repeat=1):
-    """Best wall-clock seconds of ``repeat`` epochs, each on a fresh
+    """Median wall-clock seconds of ``repeat`` epochs, each on a fresh
     network."""
-    best = float("inf")
+    times = []
     for _ in range(repeat):
         run = epoch(implementation, workload, training_set)
         started = time.perf_counter()
         run()
-        best = min(best, time.perf_counter() - started)
-    return best
+        times.append(time.perf_counter() - started)
+    return float(np.median(times))

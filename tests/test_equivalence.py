@@ -263,3 +263,21 @@ def test_tolerance_is_discriminating():
     other.update_mini_batch(data.training, 3.0 * 10 / 11)
     assert relative_error(other.weights[-1], reference.weights[-1]) > \
         1e3 * EPOCHS_RTOL
+
+
+@pytest.mark.slow
+def test_real_mnist_trajectory_equals_oracle():
+    """Two epochs on 2,000 real MNIST images (float32 pixels with many
+    exact zeros, as Nielsen's loader gives them): same printed accuracies,
+    same weights to float64 rounding."""
+    from fastnet import mnist_loader
+    training, _, test = mnist_loader.load_data_wrapper()
+    reference, fast = twins([784, 30, 10], seed=0)
+    random.seed(1)
+    expected = quiet(reference.SGD, training[:2000], 10, 2, 3.0,
+                     test_data=test[:1000])
+    random.seed(1)
+    assert quiet(fast.SGD, training[:2000], 10, 2, 3.0,
+                 test_data=test[:1000]) == expected
+    assert_layers_close(fast.weights, reference.weights, EPOCHS_RTOL)
+    assert_layers_close(fast.biases, reference.biases, EPOCHS_RTOL)
