@@ -144,13 +144,17 @@ def blas_description():
     return "BLAS: " + "; ".join(sorted(found)) if found else "BLAS: none found"
 
 
-def time_epoch(implementation, workload, training_set, repeat=1):
-    """Median wall-clock seconds of ``repeat`` epochs, each on a fresh
-    network."""
-    times = []
+def time_epochs(implementations, workload, training_set, repeat=1):
+    """Median wall-clock seconds of one epoch for each implementation,
+    each epoch on a fresh network.  The rounds interleave the
+    implementations, so that a slow spell of a shared machine hits them
+    all alike and the ratios stay fair."""
+    times = {implementation: [] for implementation in implementations}
     for _ in range(repeat):
-        run = epoch(implementation, workload, training_set)
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return float(np.median(times))
+        for implementation in implementations:
+            run = epoch(implementation, workload, training_set)
+            started = time.perf_counter()
+            run()
+            times[implementation].append(time.perf_counter() - started)
+    return {implementation: float(np.median(seconds))
+            for implementation, seconds in times.items()}

@@ -207,7 +207,8 @@ def run_bench(args, parser):
     implementations = [i for i in bench.IMPLEMENTATIONS
                        if args.reference or i != "reference"]
     print(f"fastnet bench: one epoch on {args.samples:,} MNIST training "
-          f"images, eta {args.eta}; median of {args.repeat} runs each")
+          f"images, eta {args.eta}; median of {args.repeat} rounds, each "
+          f"round timing every implementation in turn")
     print(bench.blas_description())
     training_set = bench.TrainingSet(args.samples, args.data_dir)
     print(f"kernels compiled or loaded from cache in "
@@ -218,21 +219,20 @@ def run_bench(args, parser):
     for sizes in args.sizes:
         for m in args.mini_batch_sizes:
             workload = bench.Workload(tuple(sizes), m, args.samples, args.eta)
-            baseline = None
+            seconds = bench.time_epochs(implementations, workload,
+                                        training_set, repeat=args.repeat)
+            baseline = seconds.get("reference")
             for implementation in implementations:
-                seconds = bench.time_epoch(implementation, workload,
-                                           training_set, repeat=args.repeat)
-                if implementation == "reference":
-                    baseline = seconds
-                ratio = f"{baseline / seconds:8.1f}x" if baseline else ""
+                ratio = baseline / seconds[implementation] if baseline \
+                    else None
                 print(f"{'-'.join(map(str, sizes)):14s} {m:5d}  "
                       f"{bench.DESCRIPTIONS[implementation]:34s} "
-                      f"{seconds:8.3f} {ratio:>9s}", flush=True)
+                      f"{seconds[implementation]:8.3f} "
+                      f"{f'{ratio:8.1f}x' if ratio else '':>9s}", flush=True)
                 rows.append({"sizes": sizes, "mini_batch_size": m,
                              "implementation": implementation,
-                             "seconds": seconds,
-                             "speedup": baseline / seconds if baseline
-                             else None})
+                             "seconds": seconds[implementation],
+                             "speedup": ratio})
     if args.json:
         _write_json(args.json, {"command": "bench", "samples": args.samples,
                                 "eta": args.eta, "repeat": args.repeat,
