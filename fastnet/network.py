@@ -127,8 +127,7 @@ class Network:
                       f"/ {len(test_data)}")
             else:
                 print(f" Epoch : {j} complete.")
-        if isinstance(training_data, list) and epochs:
-            training_data[:] = [samples[i] for i in positions.tolist()]
+        _leave_shuffled(training_data, samples, positions)
 
     def update_mini_batch(self, mini_batch, eta):
         """One gradient-descent step on a list of ``(x, y)`` tuples:
@@ -340,6 +339,14 @@ def _unpack(sizes, flat):
         weights.append(flat[offsets[l]:split].reshape(rows, cols))
         biases.append(flat[split:offsets[l + 1]].reshape(rows, 1))
     return biases, weights
+
+
+def _leave_shuffled(training_data, samples, positions):
+    """Put a caller's list in the order the epochs' shuffles left it, as
+    the seed's in-place ``random.shuffle`` does; ``samples[i]`` is the
+    original i-th item.  Other iterables were copied, as Python 3 forces."""
+    if isinstance(training_data, list):
+        training_data[:] = [samples[i] for i in positions.tolist()]
 
 
 def _train_epoch(X, Y, order, params, sizes, batch_size, eta, decay, cost,

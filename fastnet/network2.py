@@ -24,8 +24,8 @@ from .files import atomic_write
 from .kernels import sigmoid, sigmoid_prime
 from .mnist_loader import vectorized_result
 from .network import Network as _Network
-from .network import _count_correct, _generator, _normal_sampler, \
-    _train_epoch
+from .network import _count_correct, _generator, _leave_shuffled, \
+    _normal_sampler, _train_epoch
 from .shuffle import shuffle
 
 __all__ = ["QuadraticCost", "CrossEntropyCost", "Network", "load",
@@ -219,8 +219,7 @@ class Network(_Network):
                 elif verdict == "stop":
                     print(f"Stopping early after epoch {j}: {watch.reason}")
                     break
-        if isinstance(training_data, list) and epochs:
-            training_data[:] = [samples[i] for i in positions.tolist()]
+        _leave_shuffled(training_data, samples, positions)
         return evaluation_cost, evaluation_accuracy, \
             training_cost, training_accuracy
 
