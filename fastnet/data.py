@@ -160,12 +160,10 @@ def load_mnist(split="train", *, name="mnist", path=None, download=True,
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     folder = find(dataset, path, download=download, mirrors=mirrors,
                   progress=progress)
-    images = _read_checked(_existing_file(folder, dataset.files[split,
-                                                                "images"]),
-                           dataset.files[split, "images"])
-    labels = _read_checked(_existing_file(folder, dataset.files[split,
-                                                                "labels"]),
-                           dataset.files[split, "labels"])
+    images, labels = (
+        _read_checked(_existing_file(folder, info), info)
+        for info in (dataset.files[split, "images"],
+                     dataset.files[split, "labels"]))
     return images, labels
 
 

@@ -83,8 +83,8 @@ class Network:
         columns, giving ``(n_out, m)``."""
         sizes, params = self._parameters()
         a = check.sample_matrix("a", a, self.sizes[0])
-        rows = check.as_rows(a, check.storage_dtype(a.dtype, params.dtype))
-        return np.ascontiguousarray(kernels.feedforward(params, sizes, rows).T)
+        return np.ascontiguousarray(kernels.feedforward(
+            params, sizes, check.input_rows(a, params.dtype)).T)
 
     def SGD(self, training_data, mini_batch_size, epochs, eta,
             test_data=None):
@@ -155,8 +155,8 @@ class Network:
                              f"holds {y.shape[1]}")
         grad = kernels.gradient(
             params, sizes,
-            check.as_rows(x, check.storage_dtype(x.dtype, params.dtype)),
-            check.as_rows(y, params.dtype), self._cost_kernel)
+            check.input_rows(x, params.dtype), check.as_rows(y, params.dtype),
+            self._cost_kernel)
         return _unpack(sizes, grad)
 
     def evaluate(self, test_data):
@@ -212,7 +212,7 @@ class Network:
         X = check.sample_matrix("X", X, self.sizes[0])
         n = X.shape[1]
         Y = check.target_rows("y", y, n, self.sizes[-1], params.dtype)
-        X = check.as_rows(X, check.storage_dtype(X.dtype, params.dtype))
+        X = check.input_rows(X, params.dtype)
         validation = None
         if validation_data is not None:
             validation = self._labelled_arrays("validation_data",
@@ -241,14 +241,14 @@ class Network:
     def predict(self, X):
         """Most likely class of each column of ``X`` (n_in, m): an ``(m,)``
         integer array."""
-        return np.argmax(self.feedforward(X), axis=0)
+        return self._predict(check.sample_matrix("X", X, self.sizes[0]))
 
     def score(self, X, y):
         """Fraction of the columns of ``X`` classified as ``y`` says
         (integer labels, or one-hot columns)."""
         X = check.sample_matrix("X", X, self.sizes[0])
         labels = check.class_labels("y", y, X.shape[1], self.sizes[-1])
-        return float(np.mean(self.predict(X) == labels))
+        return float(np.mean(self._predict(X) == labels))
 
     # ----------------------------------------------------------------
     # Between the public API and the kernels.
@@ -295,6 +295,13 @@ class Network:
             params[split:offsets[l + 1]] = b.ravel()
         return sizes, params
 
+    def _predict(self, X):
+        """``predict`` for an already checked ``X``."""
+        sizes, params = self._parameters()
+        outputs = kernels.feedforward(params, sizes,
+                                      check.input_rows(X, params.dtype))
+        return np.argmax(outputs, axis=1)
+
     def _store(self, sizes, params):
         """Replace ``weights`` and ``biases`` by new arrays holding
         ``params``, as the seed's updates make new arrays."""
@@ -325,7 +332,7 @@ class Network:
         X = check.sample_matrix(name + "[0]", data[0], self.sizes[0])
         labels = check.class_labels(name + "[1]", data[1], X.shape[1],
                                     self.sizes[-1])
-        return check.as_rows(X, check.storage_dtype(X.dtype, dtype)), labels
+        return check.input_rows(X, dtype), labels
 
 
 def _unpack(sizes, flat):

@@ -114,6 +114,12 @@ def as_rows(columns, dtype):
     return np.ascontiguousarray(columns.T, dtype=dtype)
 
 
+def input_rows(columns, compute):
+    """Checked inputs as rows for the kernels, kept in float32 when given
+    so (see ``storage_dtype``)."""
+    return as_rows(columns, storage_dtype(columns.dtype, compute))
+
+
 def labels_vector(name, y, count, classes):
     """Integer class labels ``(count,)`` in ``0 .. classes-1``, as intp."""
     y = np.asarray(y)
