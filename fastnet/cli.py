@@ -18,13 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, bench, data, network2
+from . import images as images_io
 from .files import atomic_write
 from .model_file import ModelFileError, load_model, save_model
 
-TRAINING_SIZE = 50000
+TRAINING_SIZE = data.TRAINING_SIZE
 COSTS = {"quadratic": network2.QuadraticCost,
          "cross-entropy": network2.CrossEntropyCost}
-INPUT_SCALE = 1 / 256  # pixel byte / 256, as in Nielsen's mnist.pkl.gz
+INPUT_SCALE = data.INPUT_SCALE
 
 
 def main(argv=None):
@@ -143,11 +144,11 @@ def predict(args, parser):
     scale = metadata.get("input_scale", INPUT_SCALE)
     for path in args.images:
         try:
-            images = _read_images(path)
+            images = images_io.read_images(path)
         except (OSError, ValueError) as error:
             parser.error(f"cannot read {path}: {error}")
         if args.invert == "yes" or (args.invert == "auto" and
-                                    _light_background(images)):
+                                    images_io.light_background(images)):
             images = 255 - images
         outputs = network.feedforward(data.to_columns(images, scale=scale))
         for i, column in enumerate(outputs.T):
@@ -155,48 +156,6 @@ def predict(args, parser):
             print(f"{name}: {int(np.argmax(column))}  "
                   f"(output {column.max():.3f})")
     return 0
-
-
-def _read_images(path):
-    """28x28 images in a PNG (or other Pillow format), .npy or IDX file, as
-    uint8 ``(n, 28, 28)``."""
-    path = Path(path)
-    if path.suffix.lower() == ".npy":
-        images = np.load(path, allow_pickle=False)
-    elif path.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".gif",
-                                 ".tif", ".tiff", ".webp"):
-        try:
-            from PIL import Image
-        except ImportError:
-            raise ValueError("reading images needs Pillow: pip install "
-                             "'fastnet[images]'") from None
-        with Image.open(path) as image:
-            images = np.asarray(image.convert("L"))
-    else:
-        images = data.read_idx(path)
-    if images.ndim == 2:
-        images = images[np.newaxis]
-    if images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise ValueError(f"expected 28x28 images, got an array of shape "
-                         f"{images.shape}")
-    if images.dtype.kind == "f":
-        if images.min() < 0 or images.max() > 1 or \
-                not np.isfinite(images).all():
-            raise ValueError("float images must hold values in [0, 1]")
-        images = np.rint(images * 255)
-    elif images.dtype.kind not in "iub" or images.min() < 0 or \
-            images.max() > 255:
-        raise ValueError(f"pixels must be bytes 0..255, got dtype "
-                         f"{images.dtype}")
-    return images.astype(np.uint8)
-
-
-def _light_background(images):
-    """MNIST digits are light ink on black; a light border means the
-    image is dark ink on white and needs inverting."""
-    border = np.concatenate([images[:, 0], images[:, -1],
-                             images[:, :, 0], images[:, :, -1]], axis=1)
-    return border.mean() > 127
 
 
 # ------------------------------------------------------------------ bench

@@ -38,19 +38,21 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import atomic_write
+from .files import FileFormatError, atomic_write
 
 SPLITS = ("train", "test")
+#: Nielsen's split of the 60,000 training images: the first 50,000 train,
+#: the last 10,000 are the validation set.
+TRAINING_SIZE = 50000
+#: Pixel bytes are divided by 256 (values 0 .. 255/256), as in Nielsen's
+#: mnist.pkl.gz.
+INPUT_SCALE = 1 / 256
 _REPOSITORY_DATA = Path(__file__).resolve().parent.parent / "data"
 
 
-class DataFileError(ValueError):
-    """A data file is truncated, corrupt, of the wrong kind or not the
-    published one."""
-
-    def __init__(self, path, problem):
-        super().__init__(f"{path}: {problem}")
-        self.path, self.problem = Path(path), problem
+#: A data file is truncated, corrupt, of the wrong kind or not the
+#: published one (the one error class for unusable files).
+DataFileError = FileFormatError
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -76,6 +78,13 @@ class Dataset:
     files: dict  # (split, "images" | "labels") -> DataFile
     mirrors: tuple  # base URLs, tried in order
     system_dirs: tuple = ()
+    image_shape: tuple = (28, 28)
+    classes: int = 10
+
+    @property
+    def n_inputs(self):
+        """Pixels per image: the input layer's size."""
+        return int(np.prod(self.image_shape))
 
 
 def _files(train_images, train_labels, test_images, test_labels):
@@ -167,7 +176,7 @@ def load_mnist(split="train", *, name="mnist", path=None, download=True,
     return images, labels
 
 
-def to_columns(images, *, scale=1 / 256, dtype=np.float32):
+def to_columns(images, *, scale=INPUT_SCALE, dtype=np.float32):
     """``(n, 28, 28)`` (or ``(n, 784)``) pixel bytes -> ``(784, n)`` floats,
     one image per column, ``pixel * scale``.  The default 1/256 is what
     Nielsen's ``mnist.pkl.gz`` holds (values 0 .. 255/256); use

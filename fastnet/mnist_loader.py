@@ -25,7 +25,7 @@ import numpy as np
 
 from . import data
 
-TRAINING_SIZE = 50000
+TRAINING_SIZE = data.TRAINING_SIZE
 
 
 def load_data(path=None):

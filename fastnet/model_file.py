@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import atomic_write
+from .files import FileFormatError, atomic_write
 from .network import Network
 from .validation import check_sizes
 
@@ -28,12 +28,9 @@ FORMAT = "fastnet-model"
 VERSION = 1
 
 
-class ModelFileError(ValueError):
-    """A model file is missing, truncated, foreign or inconsistent."""
-
-    def __init__(self, path, problem):
-        super().__init__(f"{path}: {problem}")
-        self.path, self.problem = Path(path), problem
+#: A model file is missing, truncated, foreign or inconsistent (the one
+#: error class for unusable files).
+ModelFileError = FileFormatError
 
 
 def save_model(network, path, metadata=None):
