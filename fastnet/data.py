@@ -10,8 +10,8 @@ files, gzipped or not, under their canonical names):
 
 1. the ``path`` argument;
 2. ``$FASTNET_DATA/<name>`` (``<name>`` is ``mnist`` or ``fashion``);
-3. the repository's ``data/<name>`` when fastnet runs from a checkout or an
-   editable install (MNIST is shipped there);
+3. the package's own ``fastnet/datasets/<name>`` (MNIST ships there, as
+   package data, in every install);
 4. the system folder of a distribution package (Debian's
    ``dataset-fashion-mnist`` installs ``/usr/share/datasets/fashion-mnist``);
 5. the user cache, ``$XDG_CACHE_HOME/fastnet/<name>`` (``~/.cache/...``);
@@ -47,7 +47,8 @@ TRAINING_SIZE = 50000
 #: Pixel bytes are divided by 256 (values 0 .. 255/256), as in Nielsen's
 #: mnist.pkl.gz.
 INPUT_SCALE = 1 / 256
-_REPOSITORY_DATA = Path(__file__).resolve().parent.parent / "data"
+#: MNIST ships inside the package (package data), so every install has it.
+_PACKAGE_DATA = Path(__file__).resolve().parent / "datasets"
 
 
 #: A data file is truncated, corrupt, of the wrong kind or not the
@@ -104,7 +105,7 @@ def _files(train_images, train_labels, test_images, test_labels):
 
 
 #: The published files.  MNIST: the SHA-256 of the canonical .gz files and
-#: of their contents, as in data/mnist/SHA256SUMS.  Fashion-MNIST: the .gz
+#: of their contents, as in fastnet/datasets/mnist/SHA256SUMS.  Fashion-MNIST: the .gz
 #: SHA-256 published by Zalando's S3 mirror (as TensorFlow Datasets lists
 #: them) and the SHA-256 of the contents, read from Debian's package.
 DATASETS = {
@@ -216,7 +217,7 @@ def search_path(dataset, path=None):
     if os.environ.get("FASTNET_DATA"):
         folders.append(Path(os.environ["FASTNET_DATA"]).expanduser()
                        / dataset.name)
-    folders.append(_REPOSITORY_DATA / dataset.name)
+    folders.append(_PACKAGE_DATA / dataset.name)
     folders.extend(Path(d) for d in dataset.system_dirs)
     folders.append(cache_dir(dataset.name))
     return folders

@@ -16,7 +16,7 @@ import pytest
 from fastnet import data, mnist_loader
 
 REPO = Path(__file__).resolve().parent.parent
-SHIPPED = REPO / "data" / "mnist"
+SHIPPED = REPO / "fastnet" / "datasets" / "mnist"
 SHARED = REPO.parent / "shared" / "data" / "mnist"
 MNIST = data.DATASETS["mnist"]
 
@@ -30,11 +30,11 @@ def sums(folder):
 
 @pytest.fixture
 def no_lookup(monkeypatch, tmp_path):
-    """Only the folders a test sets up: no FASTNET_DATA, no repository
+    """Only the folders a test sets up: no FASTNET_DATA, no package
     data, no system folders; the user cache in tmp_path."""
     monkeypatch.delenv("FASTNET_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(data, "_REPOSITORY_DATA", tmp_path / "no-repo")
+    monkeypatch.setattr(data, "_PACKAGE_DATA", tmp_path / "no-package")
     for name, dataset in data.DATASETS.items():
         monkeypatch.setitem(data.DATASETS, name, _replace(dataset,
                                                           system_dirs=()))
@@ -178,7 +178,7 @@ def test_bad_pickles(tmp_path, content, match):
 # --------------------------------------------------------- corrupt files
 
 def _corrupt(folder, name, how):
-    """Damage one file of ``folder`` (a copy of data/mnist)."""
+    """Damage one file of ``folder`` (a copy of the shipped MNIST)."""
     gz = folder / (name + ".gz")
     payload = gz.read_bytes()
     raw = gzip.decompress(payload)
@@ -260,7 +260,7 @@ def test_search_order(no_lookup, monkeypatch, mnist_copy, tmp_path):
     monkeypatch.setenv("FASTNET_DATA", str(tmp_path / "env"))
     dataset = data.DATASETS["mnist"]
     folders = data.search_path(dataset)
-    assert folders == [tmp_path / "env" / "mnist", tmp_path / "no-repo" /
+    assert folders == [tmp_path / "env" / "mnist", tmp_path / "no-package" /
                        "mnist", tmp_path / "cache" / "fastnet" / "mnist"]
     assert data.search_path(dataset, path=mnist_copy) == [mnist_copy]
     # Earlier folders win; a folder counts only when it has all four files.
