@@ -1,7 +1,7 @@
 """Time one training epoch of each implementation on the same data.
 
-Shared by ``fastnet bench`` and the pytest-benchmark suites in
-``benchmarks/``.  Every implementation starts from the same weights
+Shared by ``fastnet bench`` (``run_table`` prints its table, ``plot``
+draws it) and the pytest-benchmark suites in ``benchmarks/``.  Every implementation starts from the same weights
 (``np.random.seed(0)``) and trains on the same samples:
 
 - ``reference``: the seed's per-sample loop, ``fastnet.reference.Network.SGD``;
@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from . import data, mnist_loader, network2, reference
+from . import costs, data, mnist_loader, network2, reference
 from .network import Network
 
 IMPLEMENTATIONS = ("reference", "dropin", "fit-float64", "fit-float32")
@@ -57,10 +57,6 @@ class Workload:
         return label
 
 
-COST_CLASSES = {"quadratic": "QuadraticCost",
-                "cross-entropy": "CrossEntropyCost"}
-
-
 class TrainingSet:
     """MNIST training images in both layouts, prepared once: ``training``,
     Nielsen's list of ``(x, y)`` tuples, and ``X`` (784, n) float32 columns
@@ -87,15 +83,15 @@ def epoch(implementation, workload, training_set):
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(f"unknown implementation {implementation!r}; "
                          f"choose from {IMPLEMENTATIONS}")
+    cost = costs.by_name(workload.cost)
     if implementation == "reference":
         if workload.chapter3:
-            cost = getattr(reference.network2, COST_CLASSES[workload.cost])
-            network = reference.network2.Network(sizes, cost=cost)
+            network = reference.network2.Network(
+                sizes, cost=getattr(reference.network2, cost.json_name))
         else:
             network = reference.Network(sizes)
     elif workload.chapter3:
-        network = network2.Network(
-            sizes, cost=getattr(network2, COST_CLASSES[workload.cost]))
+        network = network2.Network(sizes, cost=cost.cls)
     else:
         network = Network(sizes)
     if implementation in ("reference", "dropin"):
@@ -124,7 +120,7 @@ def warm_up(training_set):
     Returns the seconds it took."""
     started = time.perf_counter()
     for implementation in IMPLEMENTATIONS[1:]:
-        for cost in COST_CLASSES:
+        for cost in costs.COSTS:
             epoch(implementation, Workload((784, 30, 10), 10, 20, cost=cost),
                   training_set)()
     return time.perf_counter() - started
@@ -158,3 +154,78 @@ def time_epochs(implementations, workload, training_set, repeat=1):
             times[implementation].append(time.perf_counter() - started)
     return {implementation: float(np.median(seconds))
             for implementation, seconds in times.items()}
+
+
+def run_table(networks, mini_batch_sizes, samples, *, eta=3.0, repeat=3,
+              reference=True, data_dir=None, out=print):
+    """Time every implementation on every network and mini-batch size,
+    printing the table row by row; returns the rows as dicts."""
+    implementations = [i for i in IMPLEMENTATIONS
+                       if reference or i != "reference"]
+    out(f"fastnet bench: one epoch on {samples:,} MNIST training images, "
+        f"eta {eta}; median of {repeat} rounds, each round timing every "
+        f"implementation in turn")
+    out(blas_description())
+    training_set = TrainingSet(samples, data_dir)
+    out(f"kernels compiled or loaded from cache in "
+        f"{warm_up(training_set):.2f} s (not timed below)")
+    out(f"\n{'network':14s} {'batch':>5s}  {'implementation':34s} "
+        f"{'s/epoch':>8s} {'speed-up':>9s}")
+    rows = []
+    for sizes in networks:
+        for m in mini_batch_sizes:
+            seconds = time_epochs(implementations,
+                                  Workload(tuple(sizes), m, samples, eta),
+                                  training_set, repeat=repeat)
+            for implementation in implementations:
+                rows.append(_row(sizes, m, implementation, seconds))
+                out(_format_row(rows[-1]), flush=True)
+    return rows
+
+
+def _row(sizes, m, implementation, seconds):
+    baseline = seconds.get("reference")
+    return {"sizes": list(sizes), "mini_batch_size": m,
+            "implementation": implementation,
+            "seconds": seconds[implementation],
+            "speedup": baseline / seconds[implementation] if baseline
+            else None}
+
+
+def _format_row(row):
+    ratio = f"{row['speedup']:8.1f}x" if row["speedup"] else ""
+    return (f"{'-'.join(map(str, row['sizes'])):14s} "
+            f"{row['mini_batch_size']:5d}  "
+            f"{DESCRIPTIONS[row['implementation']]:34s} "
+            f"{row['seconds']:8.3f} {ratio:>9s}")
+
+
+def plot(rows, path, samples):
+    """Seconds per epoch against mini-batch size, one panel per network
+    (needs matplotlib)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise SystemExit("fastnet: error: --plot needs matplotlib: pip "
+                         "install 'fastnet[plot]'") from None
+    networks = sorted({tuple(r["sizes"]) for r in rows})
+    figure, axes = plt.subplots(1, len(networks), squeeze=False,
+                                figsize=(5.5 * len(networks), 4.2))
+    for ax, sizes in zip(axes[0], networks):
+        for implementation in IMPLEMENTATIONS:
+            points = sorted((r["mini_batch_size"], r["seconds"]) for r in rows
+                            if tuple(r["sizes"]) == sizes
+                            and r["implementation"] == implementation)
+            if points:
+                ax.plot(*zip(*points), marker="o",
+                        label=DESCRIPTIONS[implementation])
+        ax.set(xscale="log", yscale="log", xlabel="mini-batch size",
+               ylabel="seconds per epoch",
+               title=f"{list(sizes)}, {samples:,} samples")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

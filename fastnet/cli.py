@@ -5,27 +5,25 @@ network, 30 epochs of mini-batches of 10 at eta 3.0 on the first 50,000
 MNIST training images, scored on the 10,000 test images after each epoch.
 ``--cost cross-entropy --init default --eta 0.5 --lmbda 5.0`` is chapter
 3's improved network.
+
+This module only reads the command line and reports: training runs in
+``fastnet.training``, images are decoded by ``fastnet.images``, the
+benchmark lives in ``fastnet.bench``.  Option values are checked by the
+same functions that check the Python API (``fastnet.validation``).
 """
 
 import argparse
-import datetime
 import json
 import os
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
 
-from . import __version__, bench, data, network2
+from . import __version__, bench, costs, data, training
 from . import images as images_io
-from .files import atomic_write
-from .model_file import ModelFileError, load_model, save_model
-
-TRAINING_SIZE = data.TRAINING_SIZE
-COSTS = {"quadratic": network2.QuadraticCost,
-         "cross-entropy": network2.CrossEntropyCost}
-INPUT_SCALE = data.INPUT_SCALE
+from . import validation as check
+from .files import FileFormatError, atomic_write
+from .model_file import load_model, save_model
 
 
 def main(argv=None):
@@ -36,8 +34,7 @@ def main(argv=None):
         return 2
     try:
         return args.run(args, args.parser)
-    except (data.DataFileError, data.DatasetNotFoundError,
-            ModelFileError) as error:
+    except (FileFormatError, data.DatasetNotFoundError) as error:
         parser.exit(1, f"fastnet: error: {error}\n")
     except KeyboardInterrupt:
         parser.exit(130, "\nfastnet: interrupted\n")
@@ -48,85 +45,49 @@ def main(argv=None):
         return 1
 
 
-# ------------------------------------------------------------------ train
+# ------------------------------------------------------------- commands
 
 def train(args, parser):
-    _check_layers(parser, args.sizes, args.dataset)
-    limit = TRAINING_SIZE if args.limit is None else args.limit
-    if limit > TRAINING_SIZE:
-        parser.error(f"--limit can be at most {TRAINING_SIZE} (the training "
-                     f"split), got {limit}")
-    train_images, train_labels = data.load_mnist(
-        "train", name=args.dataset, path=args.data_dir)
-    test_images, test_labels = data.load_mnist(
-        "test", name=args.dataset, path=args.data_dir)
-    X = data.to_columns(train_images[:limit], scale=INPUT_SCALE)
-    y = train_labels[:limit]
-    if args.evaluate_on == "validation":  # Nielsen's: the last 10,000
-        test_images = train_images[TRAINING_SIZE:]
-        test_labels = train_labels[TRAINING_SIZE:]
-    X_test = data.to_columns(test_images, scale=INPUT_SCALE)
-    seed = args.seed if args.seed is not None else \
-        int(np.random.SeedSequence().entropy % 2**32)
-    rng = np.random.default_rng(seed)
-    network = network2.Network(args.sizes, cost=COSTS[args.cost], seed=rng)
-    if args.init == "large":
-        network.large_weight_initializer()
+    if args.save and args.json and \
+            os.path.abspath(args.save) == os.path.abspath(args.json):
+        parser.error("--save and --json name the same file")
+    settings = training.Settings(
+        sizes=tuple(args.sizes), epochs=args.epochs,
+        mini_batch_size=args.mini_batch_size, eta=args.eta, cost=args.cost,
+        lmbda=args.lmbda, init=args.init, dtype=args.dtype,
+        dataset=args.dataset, limit=args.limit,
+        evaluate_on=args.evaluate_on, seed=args.seed)
+    try:
+        settings = settings.checked().with_seed()
+    except (TypeError, ValueError) as error:
+        parser.error(str(error))
     say = (lambda *a, **k: None) if args.quiet else print
-    chapter3 = "" if args.cost == "quadratic" and args.lmbda == 0 else \
-        f", {args.cost} cost, lmbda {args.lmbda:g}"
-    say(f"Training {args.sizes} on {limit:,} {args.dataset} images: "
-        f"{args.epochs} epochs, mini-batch {args.mini_batch_size}, "
-        f"eta {args.eta}{chapter3}, {args.init} init, {args.dtype}, "
-        f"seed {seed}; scored on the {args.evaluate_on} set")
-    settings = {"sizes": args.sizes, "epochs": args.epochs,
-                "mini_batch_size": args.mini_batch_size, "eta": args.eta,
-                "cost": args.cost, "lmbda": args.lmbda, "init": args.init,
-                "seed": seed, "dtype": args.dtype, "dataset": args.dataset,
-                "training_samples": limit, "evaluated_on": args.evaluate_on,
-                "input_scale": INPUT_SCALE}
-    report = {"command": "train", "fastnet": __version__, **settings,
-              "epochs_run": []}
+    say(settings.describe())
 
-    def after_epoch(record):
-        record = dict(record, accuracy=record["correct"] / record["total"])
-        report["epochs_run"].append(record)
+    def after_epoch(report, record):
         say(f"Epoch {record['epoch']} : {record['correct']} / "
             f"{record['total']}  ({record['seconds']:.2f} s)")
         if args.json:
             _write_json(args.json, report)
 
-    started = time.perf_counter()
-    network.fit(X, y, epochs=args.epochs, mini_batch_size=args.mini_batch_size,
-                eta=args.eta, lmbda=args.lmbda, seed=rng, dtype=args.dtype,
-                validation_data=(X_test, test_labels), callback=after_epoch,
-                progress=not args.quiet and sys.stderr.isatty())
-    elapsed = time.perf_counter() - started
-    final = report["epochs_run"][-1]
-    report.update(seconds=elapsed, correct=final["correct"],
-                  total=final["total"], accuracy=final["accuracy"])
-    print(f"{args.evaluate_on.capitalize()} accuracy {final['accuracy']:.2%} "
-          f"({final['correct']} / {final['total']}) after {args.epochs} "
-          f"epochs in {elapsed:.1f} s")
+    network, report = training.run(
+        settings, data_dir=args.data_dir, on_epoch=after_epoch,
+        progress=not args.quiet and sys.stderr.isatty())
+    print(training.summary(settings, report))
     if args.json:
         _write_json(args.json, report)
     if args.save:
-        save_model(network, args.save, dict(
-            settings, accuracy=final["accuracy"],
-            trained=datetime.datetime.now(datetime.timezone.utc)
-            .isoformat(timespec="seconds"), fastnet=__version__))
+        save_model(network, args.save, training.saved_metadata(report))
         say(f"Saved the model to {args.save}")
     return 0
 
-
-# --------------------------------------------------------------- evaluate
 
 def evaluate(args, parser):
     network, metadata = load_model(args.model)
     dataset = args.dataset or metadata.get("dataset", "mnist")
     _check_layers(parser, network.sizes, dataset)
     images, labels = data.load_mnist("test", name=dataset, path=args.data_dir)
-    scale = metadata.get("input_scale", INPUT_SCALE)
+    scale = metadata.get("input_scale", data.INPUT_SCALE)
     correct = int(np.count_nonzero(
         network.predict(data.to_columns(images, scale=scale)) == labels))
     print(f"{args.model}: {correct} / {len(labels)} test images of {dataset} "
@@ -134,17 +95,16 @@ def evaluate(args, parser):
     return 0
 
 
-# ---------------------------------------------------------------- predict
-
 def predict(args, parser):
     network, metadata = load_model(args.model)
-    if network.sizes[0] != 784:
+    shape = data.DATASETS["mnist"].image_shape
+    if network.sizes[0] != np.prod(shape):
         parser.error(f"{args.model} takes {network.sizes[0]} inputs, not "
-                     f"28x28 images")
-    scale = metadata.get("input_scale", INPUT_SCALE)
+                     f"{'x'.join(map(str, shape))} images")
+    scale = metadata.get("input_scale", data.INPUT_SCALE)
     for path in args.images:
         try:
-            images = images_io.read_images(path)
+            images = images_io.read_images(path, shape)
         except (OSError, ValueError) as error:
             parser.error(f"cannot read {path}: {error}")
         if args.invert == "yes" or (args.invert == "auto" and
@@ -158,77 +118,39 @@ def predict(args, parser):
     return 0
 
 
-# ------------------------------------------------------------------ bench
-
 def run_bench(args, parser):
     for sizes in args.sizes:
         _check_layers(parser, sizes, "mnist")
-    implementations = [i for i in bench.IMPLEMENTATIONS
-                       if args.reference or i != "reference"]
-    print(f"fastnet bench: one epoch on {args.samples:,} MNIST training "
-          f"images, eta {args.eta}; median of {args.repeat} rounds, each "
-          f"round timing every implementation in turn")
-    print(bench.blas_description())
-    training_set = bench.TrainingSet(args.samples, args.data_dir)
-    print(f"kernels compiled or loaded from cache in "
-          f"{bench.warm_up(training_set):.2f} s (not timed below)")
-    print(f"\n{'network':14s} {'batch':>5s}  {'implementation':34s} "
-          f"{'s/epoch':>8s} {'speed-up':>9s}")
-    rows = []
-    for sizes in args.sizes:
-        for m in args.mini_batch_sizes:
-            workload = bench.Workload(tuple(sizes), m, args.samples, args.eta)
-            seconds = bench.time_epochs(implementations, workload,
-                                        training_set, repeat=args.repeat)
-            baseline = seconds.get("reference")
-            for implementation in implementations:
-                ratio = baseline / seconds[implementation] if baseline \
-                    else None
-                print(f"{'-'.join(map(str, sizes)):14s} {m:5d}  "
-                      f"{bench.DESCRIPTIONS[implementation]:34s} "
-                      f"{seconds[implementation]:8.3f} "
-                      f"{f'{ratio:8.1f}x' if ratio else '':>9s}", flush=True)
-                rows.append({"sizes": sizes, "mini_batch_size": m,
-                             "implementation": implementation,
-                             "seconds": seconds[implementation],
-                             "speedup": ratio})
+    if args.samples > data.TRAINING_SIZE:
+        parser.error(f"--samples can be at most {data.TRAINING_SIZE} (the "
+                     f"training split), got {args.samples}")
+    results = bench.run_table(
+        [tuple(s) for s in args.sizes], args.mini_batch_sizes, args.samples,
+        eta=args.eta, repeat=args.repeat, reference=args.reference,
+        data_dir=args.data_dir)
     if args.json:
         _write_json(args.json, {"command": "bench", "samples": args.samples,
                                 "eta": args.eta, "repeat": args.repeat,
-                                "fastnet": __version__, "results": rows})
+                                "fastnet": __version__, "results": results})
     if args.plot:
-        _plot(rows, args.plot, args.samples)
+        bench.plot(results, args.plot, args.samples)
         print(f"\nPlot written to {args.plot}")
     return 0
 
 
-def _plot(rows, path, samples):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise SystemExit("fastnet: error: --plot needs matplotlib: pip "
-                         "install 'fastnet[plot]'") from None
-    networks = sorted({tuple(r["sizes"]) for r in rows})
-    figure, axes = plt.subplots(1, len(networks), squeeze=False,
-                                figsize=(5.5 * len(networks), 4.2))
-    for ax, sizes in zip(axes[0], networks):
-        for implementation in bench.IMPLEMENTATIONS:
-            points = sorted((r["mini_batch_size"], r["seconds"]) for r in rows
-                            if tuple(r["sizes"]) == sizes
-                            and r["implementation"] == implementation)
-            if points:
-                ax.plot(*zip(*points), marker="o",
-                        label=bench.DESCRIPTIONS[implementation])
-        ax.set(xscale="log", yscale="log", xlabel="mini-batch size",
-               ylabel="seconds per epoch",
-               title=f"{list(sizes)}, {samples:,} samples")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+def _check_layers(parser, sizes, dataset):
+    info = data.dataset_info(dataset)
+    if sizes[0] != info.n_inputs or sizes[-1] != info.classes:
+        parser.error(f"{dataset} has {info.n_inputs} inputs and "
+                     f"{info.classes} classes, so sizes must start with "
+                     f"{info.n_inputs} and end with {info.classes}; got "
+                     f"{','.join(map(str, sizes))}")
+
+
+def _write_json(path, report):
+    with atomic_write(path, "w") as file:
+        json.dump(report, file, indent=2)
+        file.write("\n")
 
 
 # ---------------------------------------------------------------- parsing
@@ -240,33 +162,44 @@ def _parser():
     parser.add_argument("--version", action="version",
                         version=f"fastnet {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in (_add_train, _add_evaluate, _add_predict, _add_bench):
+        add(commands)
+    return parser
 
+
+def _add_train(commands):
     p = commands.add_parser("train", help="train on MNIST (default: "
                             "Nielsen's headline run) and report test "
                             "accuracy per epoch")
-    p.add_argument("--sizes", type=_sizes, default=[784, 30, 10],
+    defaults = training.Settings()
+    p.add_argument("--sizes", type=_sizes, default=list(defaults.sizes),
                    help="layer sizes, input first (default 784,30,10)")
-    p.add_argument("--epochs", type=_positive, default=30)
-    p.add_argument("--mini-batch-size", type=_positive, default=10)
-    p.add_argument("--eta", type=_rate, default=3.0, help="learning rate")
-    p.add_argument("--cost", choices=sorted(COSTS), default="quadratic",
+    p.add_argument("--epochs", type=_count("epochs", 1),
+                   default=defaults.epochs)
+    p.add_argument("--mini-batch-size", type=_count("mini_batch_size", 1),
+                   default=defaults.mini_batch_size)
+    p.add_argument("--eta", type=_rate("eta"), default=defaults.eta,
+                   help="learning rate")
+    p.add_argument("--cost", choices=list(costs.COSTS), default=defaults.cost,
                    help="quadratic (chapter 1) or cross-entropy (chapter 3)")
-    p.add_argument("--lmbda", type=_non_negative_rate, default=0.0,
+    p.add_argument("--lmbda", type=_rate("lmbda", allow_zero=True),
+                   default=defaults.lmbda,
                    help="L2 regularisation parameter (default 0)")
-    p.add_argument("--init", choices=["large", "default"], default="large",
+    p.add_argument("--init", choices=training.INITIALIZERS,
+                   default=defaults.init,
                    help="weights from N(0, 1) (large, chapter 1) or "
                    "N(0, 1/n_in) (default, chapter 3)")
-    p.add_argument("--evaluate-on", choices=["test", "validation"],
-                   default="test", help="score on the 10,000 test images or "
-                   "on Nielsen's 10,000 validation images (the last of the "
-                   "training set)")
-    p.add_argument("--seed", type=_non_negative, default=None,
+    p.add_argument("--evaluate-on", choices=training.EVALUATION_SETS,
+                   default=defaults.evaluate_on,
+                   help="score on the 10,000 test images or on Nielsen's "
+                   "10,000 validation images (the last of the training set)")
+    p.add_argument("--seed", type=_count("seed", 0), default=None,
                    help="random seed (default: a fresh one, printed)")
     p.add_argument("--dtype", choices=["float64", "float32"],
-                   default="float64")
+                   default=defaults.dtype)
     p.add_argument("--dataset", choices=sorted(data.DATASETS),
-                   default="mnist")
-    p.add_argument("--limit", type=_positive, metavar="N",
+                   default=defaults.dataset)
+    p.add_argument("--limit", type=_count("limit", 1), metavar="N",
                    help="train on the first N training images only")
     p.add_argument("--data-dir", metavar="PATH",
                    help="folder holding the four IDX files")
@@ -278,6 +211,8 @@ def _parser():
                    help="print the final result only")
     p.set_defaults(run=train, parser=p)
 
+
+def _add_evaluate(commands):
     p = commands.add_parser("evaluate", help="test accuracy of a saved "
                             "model")
     p.add_argument("model", metavar="PATH", type=_readable)
@@ -286,6 +221,8 @@ def _parser():
     p.add_argument("--data-dir", metavar="PATH")
     p.set_defaults(run=evaluate, parser=p)
 
+
+def _add_predict(commands):
     p = commands.add_parser("predict", help="classify 28x28 images (PNG, "
                             ".npy or IDX)")
     p.add_argument("model", metavar="PATH", type=_readable)
@@ -295,16 +232,20 @@ def _parser():
                    "border is light)")
     p.set_defaults(run=predict, parser=p)
 
+
+def _add_bench(commands):
     p = commands.add_parser("bench", help="time one epoch: the per-sample "
                             "reference against the fast paths")
     p.add_argument("--sizes", type=_sizes, nargs="+",
                    default=[[784, 30, 10]], metavar="SIZES",
                    help="one or more networks, e.g. 784,30,10 784,100,10")
-    p.add_argument("--mini-batch-sizes", type=_size_list, default=[10],
-                   metavar="M,M,...", help="e.g. 1,10,100 (default 10)")
-    p.add_argument("--samples", type=_positive, default=TRAINING_SIZE)
-    p.add_argument("--eta", type=_rate, default=3.0)
-    p.add_argument("--repeat", type=_positive, default=3,
+    p.add_argument("--mini-batch-sizes", type=_counts("mini-batch size"),
+                   default=[10], metavar="M,M,...",
+                   help="e.g. 1,10,100 (default 10)")
+    p.add_argument("--samples", type=_count("samples", 1),
+                   default=data.TRAINING_SIZE)
+    p.add_argument("--eta", type=_rate("eta"), default=3.0)
+    p.add_argument("--repeat", type=_count("repeat", 1), default=3,
                    help="time each implementation this many times and "
                    "report the median (default 3)")
     p.add_argument("--no-reference", dest="reference", action="store_false",
@@ -315,77 +256,67 @@ def _parser():
                    help="plot seconds per epoch against mini-batch size "
                    "(needs matplotlib)")
     p.set_defaults(run=run_bench, parser=p)
-    return parser
 
 
-def _check_layers(parser, sizes, dataset):
-    if sizes[0] != 784 or sizes[-1] != 10:
-        parser.error(f"{dataset} has 784 inputs and 10 classes, so sizes "
-                     f"must start with 784 and end with 10; got "
-                     f"{','.join(map(str, sizes))}")
+# Argument types: parse the text, then check the value with the API's own
+# check, so that the command line and Python refuse the same values with
+# the same words.
+
+def _checked(parse, check_value, name=""):
+    """An argparse type: ``check_value(parse(text))``; the check's message
+    loses its leading ``name``, which argparse already prints."""
+    def convert(text):
+        try:
+            return check_value(parse(text))
+        except (TypeError, ValueError) as error:
+            message = str(error)
+            if name and message.startswith(name + " "):
+                message = message[len(name) + 1:]
+            raise argparse.ArgumentTypeError(message) from None
+    return convert
 
 
-def _size_list(text):
-    try:
-        values = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(
-            f"every size must be at least 1, got {text!r}")
-    return values
-
-
-def _sizes(text):
-    values = _size_list(text)
-    if len(values) < 2:
-        raise argparse.ArgumentTypeError(
-            f"need at least an input and an output layer, got {text!r}")
-    return values
-
-
-def _positive(text):
-    value = _integer(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _non_negative(text):
-    value = _integer(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
-    return value
-
-
-def _integer(text):
+def _parse_int(text):
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an integer, got {text!r}") from None
+        raise ValueError(f"expected an integer, got {text!r}") from None
 
 
-def _rate(text):
-    return _real(text, positive=True)
-
-
-def _non_negative_rate(text):
-    return _real(text, positive=False)
-
-
-def _real(text, positive):
+def _parse_float(text):
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a number, got {text!r}") from None
-    if not np.isfinite(value) or value < 0 or (positive and value == 0):
-        kind = "positive" if positive else "non-negative"
-        raise argparse.ArgumentTypeError(
-            f"must be a {kind} number, got {text}")
-    return value
+        raise ValueError(f"expected a number, got {text!r}") from None
+
+
+def _parse_ints(text):
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise ValueError(f"expected comma-separated integers, got "
+                         f"{text!r}") from None
+
+
+def _count(name, minimum):
+    return _checked(_parse_int,
+                    lambda value: check.check_count(name, value, minimum),
+                    name)
+
+
+def _counts(name):
+    def check_all(values):
+        return [check.check_count(name, value, 1) for value in values]
+    return _checked(_parse_ints, check_all, name)
+
+
+def _rate(name, allow_zero=False):
+    return _checked(_parse_float,
+                    lambda value: check.check_rate(name, value, allow_zero),
+                    name)
+
+
+_sizes = _checked(_parse_ints, check.check_sizes)
 
 
 def _readable(text):
@@ -402,12 +333,6 @@ def _writable(text):
     if os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"{text!r} is a folder")
     return text
-
-
-def _write_json(path, report):
-    with atomic_write(path, "w") as file:
-        json.dump(report, file, indent=2)
-        file.write("\n")
 
 
 if __name__ == "__main__":

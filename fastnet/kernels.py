@@ -14,6 +14,9 @@ ones actually passed.
 All weights and biases of a network live in one flat vector ``params``:
 for each layer ``l`` the ``(n_{l+1}, n_l)`` weight matrix in C order, then
 the ``n_{l+1}`` biases.  ``param_offsets`` says where each layer starts.
+A network reaches the kernels as one record, ``Net(params, sizes,
+offsets)`` (``make_net`` builds it), and a training step's settings as
+another, ``Step(eta, decay, cost)``.
 
 Arithmetic happens in the dtype of ``params`` (float64, or float32 for
 speed).  Inputs ``X`` may be float32 while ``params`` are float64: rows
@@ -23,6 +26,8 @@ reference's ``np.dot(w, x)``.
 Nothing here checks its arguments: ``fastnet.validation`` does that
 before any kernel runs.
 """
+
+from collections import namedtuple
 
 import numpy as np
 from numba import njit
@@ -41,6 +46,16 @@ FORWARD_BLOCK = 1024
 
 _jit = njit(cache=True, nogil=True)
 
+#: A network as the kernels see it: ``params`` the flat parameter vector
+#: (float64 or float32), ``sizes`` (L+1,) int64 neurons per layer,
+#: ``offsets`` (L+1,) int64 from ``param_offsets``.
+Net = namedtuple("Net", "params sizes offsets")
+
+#: One gradient step's settings: learning rate ``eta``, weight ``decay``
+#: (1 - eta * lmbda / n with L2 regularisation, exactly 1.0 without) and
+#: the ``cost`` code (``QUADRATIC`` or ``CROSS_ENTROPY``).
+Step = namedtuple("Step", "eta decay cost")
+
 
 @_jit
 def param_offsets(sizes):
@@ -54,18 +69,27 @@ def param_offsets(sizes):
     return offsets
 
 
-@_jit
-def layer_weights(params, sizes, offsets, l):
-    """View of layer ``l``'s weights, ``(n_{l+1}, n_l)``."""
-    start = offsets[l]
-    return params[start:start + sizes[l + 1] * sizes[l]].reshape(
-        (sizes[l + 1], sizes[l]))
+def make_net(params, sizes):
+    """The ``Net`` record of ``params`` for layer ``sizes`` (a sequence of
+    ints); called from Python."""
+    sizes = np.asarray(sizes, np.int64)
+    return Net(params, sizes, param_offsets(sizes))
 
 
 @_jit
-def layer_biases(params, sizes, offsets, l):
-    """View of layer ``l``'s biases, ``(n_{l+1},)``."""
-    return params[offsets[l] + sizes[l + 1] * sizes[l]:offsets[l + 1]]
+def layer_weights(flat, net, l):
+    """View of layer ``l``'s weights ``(n_{l+1}, n_l)`` in ``flat``, a
+    vector laid out like ``net.params`` (the parameters or a gradient)."""
+    start = net.offsets[l]
+    return flat[start:start + net.sizes[l + 1] * net.sizes[l]].reshape(
+        (net.sizes[l + 1], net.sizes[l]))
+
+
+@_jit
+def layer_biases(flat, net, l):
+    """View of layer ``l``'s biases ``(n_{l+1},)`` in ``flat``."""
+    return flat[net.offsets[l] + net.sizes[l + 1] * net.sizes[l]:
+                net.offsets[l + 1]]
 
 
 @_jit
@@ -193,55 +217,82 @@ def block(buffer, start, m, width):
 
 
 @_jit
-def forward_pass(params, sizes, offsets, acts, act_offsets, m):
-    """Feed ``m`` samples, already in layer 0 of ``acts``, through every
-    layer: ``a^{l+1} = sigmoid(a^l W^T + b)`` row by row."""
-    for l in range(sizes.shape[0] - 1):
-        A_in = block(acts, act_offsets[l], m, sizes[l])
-        A_out = block(acts, act_offsets[l + 1], m, sizes[l + 1])
-        np.dot(A_in, layer_weights(params, sizes, offsets, l).T, A_out)
-        activate(A_out, layer_biases(params, sizes, offsets, l))
+def activations(workspace, net, l, m):
+    """Layer ``l``'s activations of the first ``m`` samples, ``(m, n_l)``
+    (layer 0: the inputs)."""
+    acts, act_offsets = workspace[0], workspace[1]
+    return block(acts, act_offsets[l], m, net.sizes[l])
 
 
 @_jit
-def backward_pass(params, sizes, offsets, workspace, m, Y, cost, grad,
-                  decay, step):
-    """Back-propagate the error of ``m`` samples after ``forward_pass``;
-    ``Y`` (m, n_out) are their desired outputs.
+def forward_pass(net, workspace, m):
+    """Feed ``m`` samples, already in layer 0 of the workspace, through
+    every layer: ``a^{l+1} = sigmoid(a^l W^T + b)`` row by row."""
+    for l in range(net.sizes.shape[0] - 1):
+        A_out = activations(workspace, net, l + 1, m)
+        np.dot(activations(workspace, net, l, m),
+               layer_weights(net.params, net, l).T, A_out)
+        activate(A_out, layer_biases(net.params, net, l))
 
-    With ``grad`` the size of ``params``, write the gradient summed over
-    the samples into it (laid out like ``params``).  With an empty
-    ``grad``, take the gradient step instead, each layer as soon as its
-    error is known (``step_layer``), after the error of the layer below
-    has been computed from the weights before the step."""
-    acts, act_offsets, errors_a, errors_b, row = workspace
-    L = sizes.shape[0] - 1
-    D = block(errors_a, 0, m, sizes[L])
-    output_error(block(acts, act_offsets[L], m, sizes[L]), Y, cost, D)
-    for l in range(L - 1, -1, -1):
-        A_in = block(acts, act_offsets[l], m, sizes[l])
-        W = layer_weights(params, sizes, offsets, l)
+
+@_jit
+def error_below(net, workspace, l, D, m):
+    """delta^l = (delta^{l+1} W^{l+1}) * sigmoid'(z^l), ``(m, n_l)``, from
+    layer ``l``'s error ``D`` = delta^{l+1} (m, n_{l+1}); written into the
+    error buffer ``D`` is not in, so the two alternate."""
+    errors_a, errors_b = workspace[2], workspace[3]
+    L = net.sizes.shape[0] - 1
+    spare = errors_b if (L - l) % 2 == 1 else errors_a
+    below = block(spare, 0, m, net.sizes[l])
+    np.dot(D, layer_weights(net.params, net, l), below)
+    hidden_error(below, activations(workspace, net, l, m))
+    return below
+
+
+@_jit
+def output_layer_error(net, workspace, m, Y, cost):
+    """delta^L of ``m`` samples after ``forward_pass``, ``(m, n_out)``;
+    ``Y`` (m, n_out) are their desired outputs."""
+    L = net.sizes.shape[0] - 1
+    D = block(workspace[2], 0, m, net.sizes[L])
+    output_error(activations(workspace, net, L, m), Y, cost, D)
+    return D
+
+
+@_jit
+def backward_gradient(net, workspace, m, Y, cost, grad):
+    """Back-propagate the error of ``m`` samples after ``forward_pass``
+    and write the gradient summed over them into ``grad``, laid out like
+    ``net.params``."""
+    D = output_layer_error(net, workspace, m, Y, cost)
+    for l in range(net.sizes.shape[0] - 2, -1, -1):
+        accumulate_gradient(D, activations(workspace, net, l, m),
+                            layer_weights(grad, net, l),
+                            layer_biases(grad, net, l))
+        if l > 0:
+            D = error_below(net, workspace, l, D, m)
+
+
+@_jit
+def backward_step(net, workspace, m, Y, step):
+    """Back-propagate the error of ``m`` samples after ``forward_pass``
+    and take the gradient step, each layer as soon as its error is known
+    and after the error of the layer below has been computed from the
+    weights before the step."""
+    D = output_layer_error(net, workspace, m, Y, step.cost)
+    for l in range(net.sizes.shape[0] - 2, -1, -1):
         below = D
         if l > 0:
-            # delta^l = (delta^{l+1} W^{l+1}) * sigmoid'(z^l), alternating
-            # between the two error buffers.
-            spare = errors_b if (L - l) % 2 == 1 else errors_a
-            below = block(spare, 0, m, sizes[l])
-            np.dot(D, W, below)
-            hidden_error(below, A_in)
-        if grad.shape[0] == 0:
-            step_layer(W, layer_biases(params, sizes, offsets, l), D, A_in,
-                       decay, step, row[:sizes[l + 1]])
-        else:
-            accumulate_gradient(D, A_in,
-                                layer_weights(grad, sizes, offsets, l),
-                                layer_biases(grad, sizes, offsets, l))
+            below = error_below(net, workspace, l, D, m)
+        step_layer(layer_weights(net.params, net, l),
+                   layer_biases(net.params, net, l), D,
+                   activations(workspace, net, l, m), step.decay,
+                   step.eta / m, workspace[4][:net.sizes[l + 1]])
         D = below
 
 
 @_jit
-def train_batches(X, Y, order, params, sizes, batch_size, eta, decay, cost,
-                  first, stop):
+def train_batches(net, X, Y, order, batch_size, first, stop, step):
     """Mini-batch SGD over batches ``first .. stop-1`` of one epoch.
 
     ``X`` (n, n_in) inputs and ``Y`` (n, n_out) desired outputs, one sample
@@ -249,55 +300,48 @@ def train_batches(X, Y, order, params, sizes, batch_size, eta, decay, cost,
     consecutive mini-batches of ``batch_size`` (the last one shorter when
     the sizes do not divide).  For each mini-batch of ``m`` samples:
     forward, backward, and ``w <- decay * w - (eta / m) * grad_w``,
-    ``b <- b - (eta / m) * grad_b``.  ``params`` is updated in place."""
+    ``b <- b - (eta / m) * grad_b``.  ``net.params`` is updated in place."""
     n = order.shape[0]
-    offsets = param_offsets(sizes)
-    workspace = make_workspace(sizes, batch_size, params)
-    acts, act_offsets = workspace[0], workspace[1]
-    L = sizes.shape[0] - 1
-    targets = np.empty(batch_size * sizes[L], params.dtype)
-    no_grad = np.empty(0, params.dtype)
+    workspace = make_workspace(net.sizes, batch_size, net.params)
+    L = net.sizes.shape[0] - 1
+    targets = np.empty(batch_size * net.sizes[L], net.params.dtype)
     for k in range(first, stop):
         start = k * batch_size
         m = min(batch_size, n - start)
-        gather_rows(X, order, start, block(acts, 0, m, sizes[0]))
-        Yb = block(targets, 0, m, sizes[L])
+        gather_rows(X, order, start, activations(workspace, net, 0, m))
+        Yb = block(targets, 0, m, net.sizes[L])
         gather_rows(Y, order, start, Yb)
-        forward_pass(params, sizes, offsets, acts, act_offsets, m)
-        backward_pass(params, sizes, offsets, workspace, m, Yb, cost,
-                      no_grad, decay, eta / m)
+        forward_pass(net, workspace, m)
+        backward_step(net, workspace, m, Yb, step)
 
 
 @_jit
-def gradient(params, sizes, X, Y, cost):
+def gradient(net, X, Y, cost):
     """The cost gradient summed over all rows of ``X`` (m, n_in) with
-    desired outputs ``Y`` (m, n_out), laid out like ``params``."""
+    desired outputs ``Y`` (m, n_out), laid out like ``net.params``."""
     m = X.shape[0]
-    offsets = param_offsets(sizes)
-    workspace = make_workspace(sizes, m, params)
-    acts, act_offsets = workspace[0], workspace[1]
-    gather_rows(X, np.arange(m), 0, block(acts, 0, m, sizes[0]))
-    forward_pass(params, sizes, offsets, acts, act_offsets, m)
-    grad = np.empty_like(params)
-    backward_pass(params, sizes, offsets, workspace, m,
-                  Y.astype(params.dtype), cost, grad, 1.0, 0.0)
+    workspace = make_workspace(net.sizes, m, net.params)
+    gather_rows(X, np.arange(m), 0, activations(workspace, net, 0, m))
+    forward_pass(net, workspace, m)
+    grad = np.empty_like(net.params)
+    backward_gradient(net, workspace, m, Y.astype(net.params.dtype), cost,
+                      grad)
     return grad
 
 
 @_jit
-def feedforward(params, sizes, X):
+def feedforward(net, X):
     """Output activations (m, n_out) for the inputs ``X`` (m, n_in), in
     blocks of ``FORWARD_BLOCK`` rows."""
     m = X.shape[0]
-    L = sizes.shape[0] - 1
-    offsets = param_offsets(sizes)
+    L = net.sizes.shape[0] - 1
     batch = max(1, min(m, FORWARD_BLOCK))
-    acts, act_offsets = make_workspace(sizes, batch, params)[:2]
-    out = np.empty((m, sizes[L]), params.dtype)
+    workspace = make_workspace(net.sizes, batch, net.params)
+    out = np.empty((m, net.sizes[L]), net.params.dtype)
     order = np.arange(m)
     for start in range(0, m, batch):
         rows = min(batch, m - start)
-        gather_rows(X, order, start, block(acts, 0, rows, sizes[0]))
-        forward_pass(params, sizes, offsets, acts, act_offsets, rows)
-        out[start:start + rows] = block(acts, act_offsets[L], rows, sizes[L])
+        gather_rows(X, order, start, activations(workspace, net, 0, rows))
+        forward_pass(net, workspace, rows)
+        out[start:start + rows] = activations(workspace, net, L, rows)
     return out

@@ -4,8 +4,8 @@ The improved network: quadratic or cross-entropy cost, L2 regularisation
 (weight decay), weights initialised with standard deviation 1/sqrt(n_in),
 cost and accuracy monitoring, and network2's JSON files.  Same API,
 argument order, printed lines and random streams as ``network2.py``
-(kept as ``fastnet.reference.network2``); trained by the same compiled
-kernels as ``fastnet.Network``, which this class extends.
+(kept as ``fastnet.reference.network2``); a face, like ``fastnet.Network``,
+over the engine in ``fastnet.core``.
 
 Beyond network2, and off by default: ``SGD(..., early_stopping_n=N)``
 stops when the evaluation accuracy has not improved for N epochs, and
@@ -18,118 +18,65 @@ import json
 
 import numpy as np
 
-from . import kernels
+from . import core, costs
 from . import validation as check
-from .files import atomic_write
+from .costs import CrossEntropyCost, QuadraticCost
+from .files import FileFormatError, atomic_write
 from .kernels import sigmoid, sigmoid_prime
 from .mnist_loader import vectorized_result
-from .network import Network as _Network
-from .network import _count_correct, _generator, _leave_shuffled, \
-    _normal_sampler, _train_epoch
-from .shuffle import shuffle
 
 __all__ = ["QuadraticCost", "CrossEntropyCost", "Network", "load",
            "vectorized_result", "sigmoid", "sigmoid_prime"]
 
-
-class QuadraticCost:
-    """C = |a - y|^2 / 2."""
-
-    kernel = kernels.QUADRATIC
-
-    @staticmethod
-    def fn(a, y):
-        """The cost of output ``a`` with desired output ``y``; for
-        ``(n_out, m)`` matrices of samples as columns, the sum over them."""
-        return 0.5 * np.linalg.norm(a - y) ** 2
-
-    @staticmethod
-    def delta(z, a, y):
-        """Output error delta^L = (a - y) sigmoid'(z)."""
-        return (a - y) * sigmoid_prime(z)
-
-    @staticmethod
-    def per_sample(A, Y):
-        """The cost of each row of ``A`` (m, n_out) against ``Y``: (m,)."""
-        return 0.5 * np.linalg.norm(A - Y, axis=1) ** 2
-
-
-class CrossEntropyCost:
-    """C = -sum(y ln a + (1 - y) ln(1 - a))."""
-
-    kernel = kernels.CROSS_ENTROPY
-
-    @staticmethod
-    def fn(a, y):
-        """The cost of output ``a`` with desired output ``y`` (summed over
-        columns for matrices).  As in network2, ``np.nan_to_num`` counts
-        0 ln 0 as 0 (an output of exactly 0 or 1 that matches its target)
-        and an infinite term (an output of exactly 0 or 1 that does not)
-        as the largest float."""
-        with np.errstate(over="ignore"):  # several such terms sum to inf
-            return np.sum(CrossEntropyCost._terms(a, y))
-
-    @staticmethod
-    def delta(z, a, y):
-        """Output error delta^L = a - y (the sigmoid'(z) factor cancels)."""
-        return (a - y)
-
-    @staticmethod
-    def per_sample(A, Y):
-        """The cost of each row of ``A`` (m, n_out) against ``Y``: (m,)."""
-        with np.errstate(over="ignore"):
-            return np.sum(CrossEntropyCost._terms(A, Y), axis=1)
-
-    @staticmethod
-    def _terms(a, y):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.nan_to_num(-y * np.log(a) - (1 - y) * np.log(1 - a))
-
-
 #: Cost classes by the name network2's JSON files store.
-COSTS = {cost.__name__: cost for cost in (QuadraticCost, CrossEntropyCost)}
+COSTS = {info.json_name: info.cls for info in costs.COSTS.values()}
 
 
-class Network(_Network):
+class Network(core.ArrayNetwork):
     """Nielsen's improved network, compiled.
 
     ``Network(sizes, cost=CrossEntropyCost)`` initialises biases from
     N(0, 1) and weights from N(0, 1/n_in) with ``np.random.randn`` in
     network2's order (or from ``seed=``, an int or Generator).  ``cost``
-    is ``QuadraticCost`` or ``CrossEntropyCost``.  Everything of
-    ``fastnet.Network`` is here too (``feedforward``, ``backprop`` and
-    ``fit`` on matrices, ``predict``, ``score``), with this cost.
+    is ``QuadraticCost`` or ``CrossEntropyCost``.  The engine's array API
+    is here too (``feedforward``, ``backprop`` and ``fit`` on matrices,
+    ``predict``, ``score``), with this cost.
     """
 
     def __init__(self, sizes, cost=CrossEntropyCost, *, seed=None):
-        self.sizes = check.check_sizes(sizes)
-        self.num_layers = len(self.sizes)
-        _cost_class(cost)
-        self._rng = None if seed is None else _generator(seed)
+        self._set_up(sizes, cost)
+        self._rng = None if seed is None else core.generator(seed)
         self.default_weight_initializer()
+
+    def _set_up(self, sizes, cost=CrossEntropyCost):
+        super()._set_up(sizes)
+        _cost_info(cost)
         self.cost = cost
+        self._rng = None
 
     def __repr__(self):
         return (f"{type(self).__module__}.{type(self).__name__}"
-                f"({self.sizes!r}, cost={_cost_class(self.cost).__name__})")
+                f"({self.sizes!r}, cost={_cost_info(self.cost).cls.__name__})")
 
     @property
-    def _cost_kernel(self):
-        return _cost_class(self.cost).kernel
+    def _cost_info(self):
+        return _cost_info(self.cost)
 
     def default_weight_initializer(self):
         """Biases from N(0, 1), weights from N(0, 1/n_in): biases first."""
-        normal = _normal_sampler(self._rng)
-        self.biases = [normal(y, 1) for y in self.sizes[1:]]
-        self.weights = [normal(y, x) / np.sqrt(x)
-                        for x, y in zip(self.sizes[:-1], self.sizes[1:])]
+        self._initialize(scaled=True)
 
     def large_weight_initializer(self):
         """Biases and weights from N(0, 1), as the chapter 1 network."""
-        normal = _normal_sampler(self._rng)
-        self.biases = [normal(y, 1) for y in self.sizes[1:]]
-        self.weights = [normal(y, x)
-                        for x, y in zip(self.sizes[:-1], self.sizes[1:])]
+        self._initialize(scaled=False)
+
+    def _initialize(self, scaled):
+        """Draw biases, then weights divided by sqrt(n_in) if ``scaled``."""
+        normal = core.normal_sampler(self._rng)
+        biases = [normal(y, 1) for y in self.sizes[1:]]
+        weights = [normal(y, x) / np.sqrt(x) if scaled else normal(y, x)
+                   for x, y in zip(self.sizes[:-1], self.sizes[1:])]
+        self._adopt(core.Parameters.pack(self.sizes, weights, biases))
 
     def SGD(self, training_data, epochs, mini_batch_size, eta, lmbda=0.0,
             evaluation_data=None, monitor_evaluation_cost=False,
@@ -151,77 +98,50 @@ class Network(_Network):
                                             mini_batch_size, 1)
         eta = check.check_rate("eta", eta)
         lmbda = check.check_rate("lmbda", lmbda, allow_zero=True)
-        early_stopping_n = check.check_count("early_stopping_n",
-                                             early_stopping_n, 0)
-        halve_eta_n = check.check_count("halve_eta_n", halve_eta_n, 0)
-        max_eta_halvings = check.check_count("max_eta_halvings",
-                                             max_eta_halvings, 1)
-        sizes, params = self._parameters()
-        samples = check.pairs("training_data", training_data)
-        X, Y = self._stack_examples("training_data", samples, params.dtype)
-        if evaluation_data is not None and \
-                not isinstance(evaluation_data, list):
-            evaluation_data = list(evaluation_data)
-        evaluation = None
-        if evaluation_data:
-            evaluation_data = check.pairs("evaluation_data", evaluation_data)
-            evaluation = self._stack_labelled("evaluation_data",
-                                              evaluation_data)
+        watch = _Stall(check.check_count("early_stopping_n",
+                                         early_stopping_n, 0),
+                       check.check_count("halve_eta_n", halve_eta_n, 0),
+                       check.check_count("max_eta_halvings",
+                                         max_eta_halvings, 1))
+        training = core.ListTraining(self, training_data, mini_batch_size,
+                                     eta, lmbda, evaluation_data,
+                                     "evaluation_data")
         for flag, value in (("monitor_evaluation_cost",
                              monitor_evaluation_cost),
                             ("monitor_evaluation_accuracy",
                              monitor_evaluation_accuracy),
                             ("early_stopping_n", early_stopping_n),
                             ("halve_eta_n", halve_eta_n)):
-            if value and evaluation is None:
+            if value and training.evaluation is None:
                 raise ValueError(f"{flag} needs evaluation_data")
-        n = len(samples)
-        training_labels = np.argmax(Y, axis=1)
-        evaluation_cost, evaluation_accuracy = [], []
-        training_cost, training_accuracy = [], []
-        watch = _Stall(early_stopping_n, halve_eta_n, max_eta_halvings)
-        positions = np.arange(n)
-        for j in range(epochs):
-            shuffle(positions)
-            _train_epoch(X, Y, positions, params, sizes, mini_batch_size,
-                         eta, 1 - eta * (lmbda / n), self._cost_kernel)
-            self._store(sizes, params)
-            print("Epoch %s training complete" % j)
-            if monitor_training_cost:
-                cost = self._total_cost(params, sizes, X, Y, lmbda)
-                training_cost.append(cost)
-                print("Cost on training data: {}".format(cost))
-            if monitor_training_accuracy:
-                accuracy = _count_correct(params, sizes, X, training_labels)
-                training_accuracy.append(accuracy)
-                print("Accuracy on training data: {} / {}".format(
-                    accuracy, n))
-            if monitor_evaluation_cost:
-                cost = self._total_cost(params, sizes, evaluation[0],
-                                        self._one_hot(evaluation[1]), lmbda)
-                evaluation_cost.append(cost)
-                print("Cost on evaluation data: {}".format(cost))
-            accuracy = None
-            if evaluation is not None and (monitor_evaluation_accuracy or
-                                           early_stopping_n or halve_eta_n):
-                accuracy = _count_correct(params, sizes, *evaluation)
-            if monitor_evaluation_accuracy:
-                evaluation_accuracy.append(accuracy)
-                print("Accuracy on evaluation data: {} / {}".format(
-                    accuracy, len(evaluation_data)))
-            print()
-            if accuracy is not None:
-                verdict = watch.after_epoch(accuracy)
-                if verdict == "halve":
-                    eta /= 2
-                    print(f"Halving eta to {eta} (no improvement in "
-                          f"{halve_eta_n} epochs)")
-                elif verdict == "stop":
-                    print(f"Stopping early after epoch {j}: {watch.reason}")
+        monitors = _Monitors(self, training, monitor_evaluation_cost,
+                             monitor_evaluation_accuracy or watch.active,
+                             monitor_training_cost,
+                             monitor_training_accuracy)
+        try:
+            for j in range(epochs):
+                training.epoch()
+                print("Epoch %s training complete" % j)
+                accuracy = monitors.report(monitor_evaluation_accuracy)
+                print()
+                if accuracy is not None and watch.active and \
+                        not self._after_epoch(j, watch, accuracy, training):
                     break
-        _leave_shuffled(training_data, samples, positions)
-        return evaluation_cost, evaluation_accuracy, \
-            training_cost, training_accuracy
+        finally:
+            training.finish()
+        return monitors.results()
+
+    def _after_epoch(self, j, watch, accuracy, training):
+        """Early stopping and eta halving; False to stop."""
+        verdict = watch.after_epoch(accuracy)
+        if verdict == "halve":
+            training.eta /= 2
+            print(f"Halving eta to {training.eta} (no improvement in "
+                  f"{watch.halve_after} epochs)")
+        elif verdict == "stop":
+            print(f"Stopping early after epoch {j}: {watch.reason}")
+            return False
+        return True
 
     def update_mini_batch(self, mini_batch, eta, lmbda, n):
         """One step on a list of ``(x, y)`` tuples with weight decay:
@@ -230,40 +150,36 @@ class Network(_Network):
         eta = check.check_rate("eta", eta)
         lmbda = check.check_rate("lmbda", lmbda, allow_zero=True)
         n = check.check_count("n", n, 1)
-        sizes, params = self._parameters()
-        batch = check.pairs("mini_batch", mini_batch)
-        X, Y = self._stack_examples("mini_batch", batch, params.dtype)
-        m = len(batch)
-        kernels.train_batches(X, Y, np.arange(m), params, sizes, m, eta,
-                              1 - eta * (lmbda / n), self._cost_kernel, 0, 1)
-        self._store(sizes, params)
+        self._step_on_list(mini_batch, eta, core.weight_decay(eta, lmbda, n))
 
     def accuracy(self, data, convert=False):
         """How many inputs of ``data`` are classified correctly.
         ``convert=True`` when the ``y`` are one-hot vectors (training
         data), ``False`` when they are labels (validation or test data)."""
-        sizes, params = self._parameters()
+        parameters = self._parameters()
         data = check.pairs("data", data)
         if convert:
-            X, Y = self._stack_examples("data", data, params.dtype)
+            X, Y = core.stack_examples("data", data, self.sizes,
+                                       parameters.dtype)
             labels = np.argmax(Y, axis=1)
         else:
-            X, labels = self._stack_labelled("data", data)
-        return _count_correct(params, sizes, X, labels)
+            X, labels = core.stack_labelled("data", data, self.sizes)
+        return core.count_correct(parameters.net, X, labels)
 
     def total_cost(self, data, lmbda, convert=False):
         """Mean cost over ``data`` plus lmbda / (2 n) times the sum of the
         squared weights.  ``convert=True`` when the ``y`` are labels
         (validation or test data), ``False`` when they are vectors."""
         lmbda = check.check_rate("lmbda", lmbda, allow_zero=True)
-        sizes, params = self._parameters()
+        parameters = self._parameters()
         data = check.pairs("data", data)
         if convert:
-            X, labels = self._stack_labelled("data", data)
+            X, labels = core.stack_labelled("data", data, self.sizes)
             Y = self._one_hot(labels)
         else:
-            X, Y = self._stack_examples("data", data, params.dtype)
-        return self._total_cost(params, sizes, X, Y, lmbda)
+            X, Y = core.stack_examples("data", data, self.sizes,
+                                       parameters.dtype)
+        return self._total_cost(parameters, X, Y, lmbda)
 
     def save(self, filename):
         """Write network2's JSON: sizes, weights, biases and the cost's
@@ -272,20 +188,72 @@ class Network(_Network):
         document = {"sizes": list(self.sizes),
                     "weights": [np.asarray(w).tolist() for w in self.weights],
                     "biases": [np.asarray(b).tolist() for b in self.biases],
-                    "cost": _cost_class(self.cost).__name__}
+                    "cost": self._cost_info.json_name}
         with atomic_write(filename, "w") as file:
             json.dump(document, file)
 
-    def _total_cost(self, params, sizes, X, Y, lmbda):
+    def _total_cost(self, parameters, X, Y, lmbda):
         """Cost of rows ``X`` against rows ``Y``, plus the L2 term."""
-        outputs = kernels.feedforward(params, sizes, X)
+        outputs = core.kernels.feedforward(parameters.net, X)
         n = X.shape[0]
-        costs = _cost_class(self.cost).per_sample(outputs, Y)
-        return float(np.sum(costs / n)) + 0.5 * (lmbda / n) * sum(
-            np.linalg.norm(w) ** 2 for w in self.weights)
+        costs_ = self._cost_info.cls.per_sample(outputs, Y)
+        return float(np.sum(costs_ / n)) + 0.5 * (lmbda / n) * sum(
+            np.linalg.norm(w) ** 2 for w in parameters.weights)
 
     def _one_hot(self, labels):
         return np.eye(self.sizes[-1])[labels]
+
+
+class _Monitors:
+    """network2's four monitors: after each epoch, measure what was asked
+    for, print it in network2's words and keep it."""
+
+    def __init__(self, network, training, evaluation_cost,
+                 evaluation_accuracy, training_cost, training_accuracy):
+        self.network, self.training = network, training
+        self.wanted = (evaluation_cost, evaluation_accuracy, training_cost,
+                       training_accuracy)
+        self.lists = ([], [], [], [])
+        self.training_labels = np.argmax(training.Y, axis=1)
+
+    def report(self, print_evaluation_accuracy):
+        """Measure, print and keep this epoch's figures; returns the
+        evaluation accuracy when it was measured."""
+        network, training = self.network, self.training
+        parameters = training.parameters
+        evaluation_cost, evaluation_accuracy, training_cost, \
+            training_accuracy = self.wanted
+        if training_cost:
+            cost = network._total_cost(parameters, training.X, training.Y,
+                                       training.lmbda)
+            self.lists[2].append(cost)
+            print("Cost on training data: {}".format(cost))
+        if training_accuracy:
+            accuracy = core.count_correct(parameters.net, training.X,
+                                          self.training_labels)
+            self.lists[3].append(accuracy)
+            print("Accuracy on training data: {} / {}".format(
+                accuracy, training.n))
+        if evaluation_cost:
+            X, labels = training.evaluation
+            cost = network._total_cost(parameters, X,
+                                       network._one_hot(labels),
+                                       training.lmbda)
+            self.lists[0].append(cost)
+            print("Cost on evaluation data: {}".format(cost))
+        accuracy = None
+        if evaluation_accuracy:
+            accuracy = training.evaluation_correct()
+        if print_evaluation_accuracy:
+            self.lists[1].append(accuracy)
+            print("Accuracy on evaluation data: {} / {}".format(
+                accuracy, len(training.evaluation[1])))
+        return accuracy
+
+    def results(self):
+        """network2's return value: evaluation cost, evaluation accuracy,
+        training cost, training accuracy."""
+        return tuple(self.lists)
 
 
 def load(filename):
@@ -296,36 +264,35 @@ def load(filename):
         with open(filename) as file:
             document = json.load(file)
     except json.JSONDecodeError as error:
-        raise ValueError(f"{filename}: not a network2 JSON file "
-                         f"({error})") from None
+        raise FileFormatError(filename, f"not a network2 JSON file "
+                                        f"({error})") from None
     if not isinstance(document, dict) or not {"sizes", "weights", "biases",
                                               "cost"} <= set(document):
-        raise ValueError(f"{filename}: a network2 file holds sizes, "
-                         f"weights, biases and cost")
-    if document["cost"] not in COSTS:
-        raise ValueError(f"{filename}: unknown cost {document['cost']!r}; "
-                         f"expected one of {sorted(COSTS)}")
+        raise FileFormatError(filename, "a network2 file holds sizes, "
+                                        "weights, biases and cost")
     try:
-        network = Network(document["sizes"], cost=COSTS[document["cost"]])
-        network.weights = [np.array(w, dtype=np.float64)
-                           for w in document["weights"]]
-        network.biases = [np.array(b, dtype=np.float64)
-                          for b in document["biases"]]
-        network._parameters()
+        cost = costs.by_name(document["cost"])
+    except ValueError as error:
+        raise FileFormatError(filename, str(error)) from None
+    try:
+        network = Network(document["sizes"], cost=cost.cls)
+        weights = [np.array(w, dtype=np.float64)
+                   for w in document["weights"]]
+        biases = [np.array(b, dtype=np.float64) for b in document["biases"]]
+        network._adopt(core.Parameters.pack(network.sizes, weights, biases))
     except (TypeError, ValueError) as error:
-        raise ValueError(f"{filename}: {error}") from None
+        raise FileFormatError(filename, str(error)) from None
     return network
 
 
-def _cost_class(cost):
-    """``QuadraticCost`` or ``CrossEntropyCost`` for ``cost``: one of them,
-    an instance, or a class of the same name (such as network2's own)."""
-    for candidate in (cost, type(cost)):
-        name = getattr(candidate, "__name__", None)
-        if name in COSTS:
-            return COSTS[name]
-    raise TypeError(f"cost must be QuadraticCost or CrossEntropyCost, got "
-                    f"{cost!r}")
+def _cost_info(cost):
+    """The ``CostInfo`` of a built-in cost class (or instance); decided by
+    identity, so that a class merely named like one is not taken for it."""
+    info = costs.info_of(cost)
+    if info is None:
+        raise TypeError(f"cost must be QuadraticCost or CrossEntropyCost, "
+                        f"got {cost!r}")
+    return info
 
 
 class _Stall:
@@ -337,6 +304,11 @@ class _Stall:
         self.max_halvings, self.halvings = max_halvings, 0
         self.best, self.since_best = None, 0
         self.reason = ""
+
+    @property
+    def active(self):
+        """Whether early stopping or eta halving is on."""
+        return bool(self.stop_after or self.halve_after)
 
     def after_epoch(self, accuracy):
         """"stop", "halve" or "go on"."""

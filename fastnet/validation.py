@@ -34,6 +34,58 @@ def check_sizes(sizes):
     return checked
 
 
+def sizes_of_layers(weights):
+    """The layer sizes a list of ``(n_out, n_in)`` weight matrices
+    implies, checked."""
+    if isinstance(weights, np.ndarray) or not isinstance(
+            weights, (list, tuple)):
+        raise TypeError(f"weights must be a list of (n_out, n_in) arrays, "
+                        f"got {type(weights).__name__}")
+    if not weights:
+        raise ValueError("weights must hold at least one layer")
+    shapes = [np.shape(w) for w in weights]
+    for l, shape in enumerate(shapes):
+        if len(shape) != 2:
+            raise ValueError(f"weights[{l}] must be a 2-D (n_out, n_in) "
+                             f"array, got shape {shape}")
+    return check_sizes([shapes[0][1]] + [shape[0] for shape in shapes])
+
+
+def layer_arrays(sizes, weights, biases):
+    """``weights`` and ``biases`` as lists of arrays, checked against
+    ``sizes``: one ``(n_{l+1}, n_l)`` and one ``(n_{l+1}, 1)`` array per
+    layer, real numbers, no NaN or infinity."""
+    layers = len(sizes) - 1
+    for name, arrays in (("weights", weights), ("biases", biases)):
+        if not isinstance(arrays, (list, tuple)) or len(arrays) != layers:
+            raise ValueError(
+                f"{name} must be a list of {layers} arrays for sizes "
+                f"{sizes}, got {type(arrays).__name__} of length "
+                f"{len(arrays) if hasattr(arrays, '__len__') else '?'}")
+    weights = [np.asarray(w) for w in weights]
+    biases = [np.asarray(b) for b in biases]
+    for l in range(layers):
+        rows, cols = sizes[l + 1], sizes[l]
+        for name, array, shape in (("weights", weights[l], (rows, cols)),
+                                   ("biases", biases[l], (rows, 1))):
+            if array.shape != shape:
+                raise ValueError(f"{name}[{l}] has shape {array.shape}, "
+                                 f"expected {shape} for sizes {sizes}")
+            if array.dtype.kind not in "biuf":
+                raise TypeError(f"{name}[{l}] must hold real numbers, got "
+                                f"dtype {array.dtype}")
+            if not np.isfinite(array).all():
+                raise ValueError(f"{name}[{l}] contains NaN or infinity")
+    return weights, biases
+
+
+def finite_parameters(params):
+    """Refuse a packed parameter vector holding NaN or infinity (weights
+    edited in place after they were checked)."""
+    if not np.isfinite(params.sum()) and not np.isfinite(params).all():
+        raise ValueError("the weights or biases contain NaN or infinity")
+
+
 def check_count(name, value, minimum):
     """An integer argument such as ``epochs`` or ``mini_batch_size``."""
     value = _integer(name, value)

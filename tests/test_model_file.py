@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import fastnet
-from fastnet import model_file
+from fastnet import model_file, network2
 from fastnet.model_file import ModelFileError, load_model, save_model
 
 
@@ -78,7 +78,8 @@ def arrays_of(network, **changes):
 
 @pytest.mark.parametrize("changes, message", [
     (dict(format=np.array("something-else")), "no 'fastnet-model' marker"),
-    (dict(version=np.array(2)), "version 2 is not supported"),
+    (dict(version=np.array(3)), "version 3 is not supported"),
+    (dict(version=np.array(1.9)), "version 1.9 is not supported"),
     (dict(weights_1=None), r"arrays missing: \['weights_1'\]"),
     (dict(extra=np.zeros(3)), r"unexpected: \['extra'\]"),
     (dict(weights_0=np.zeros((7, 11))), "do not match|has shape"),
@@ -129,3 +130,54 @@ def test_from_parameters_checks_shapes():
     assert net.sizes == [4, 3, 2]
     with pytest.raises(ValueError, match=r"weights\[1\] has shape"):
         fastnet.Network.from_parameters([w[0], np.zeros((2, 4))], b)
+
+
+@pytest.mark.parametrize("cost", [network2.QuadraticCost,
+                                  network2.CrossEntropyCost])
+def test_a_loaded_network2_model_keeps_its_face_and_cost(tmp_path, cost):
+    """Reloaded, a chapter 3 model is a network2.Network with its cost,
+    and one more epoch of training matches the saved network's."""
+    net = network2.Network([12, 7, 3], cost=cost, seed=2)
+    save_model(net, tmp_path / "m.npz")
+    loaded, _ = load_model(tmp_path / "m.npz")
+    assert type(loaded) is network2.Network and loaded.cost is cost
+    rng = np.random.default_rng(3)
+    X, y = rng.random((12, 40)), rng.integers(0, 3, 40)
+    for each in (net, loaded):
+        each.fit(X, y, epochs=1, eta=0.5, lmbda=1.0, seed=4)
+    for a, b in zip(net.weights + net.biases, loaded.weights + loaded.biases):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_chapter1_models_load_as_fastnet_network(network, tmp_path):
+    save_model(network, tmp_path / "m.npz")
+    loaded, _ = load_model(tmp_path / "m.npz")
+    assert type(loaded) is fastnet.Network
+
+
+@pytest.mark.parametrize("metadata, face, cost", [
+    ({}, fastnet.Network, "quadratic"),
+    ({"cost": "cross-entropy"}, network2.Network, "cross-entropy"),
+    ({"cost": "quadratic"}, network2.Network, "quadratic")])
+def test_version_1_files_still_load(network, tmp_path, metadata, face, cost):
+    """Version 1 stored no cost; the command line's metadata named it."""
+    path = tmp_path / "v1.npz"
+    np.savez(path, **arrays_of(network,
+                               metadata=np.array(json.dumps(metadata))))
+    loaded, _ = load_model(path)
+    assert type(loaded) is face and loaded._cost_info.name == cost
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(face=np.array("network9")), "unknown face 'network9'"),
+    (dict(cost=np.array("hinge")), "unknown cost 'hinge'"),
+    (dict(face=np.array("network"), cost=np.array("cross-entropy")),
+     "a network model has the quadratic cost")])
+def test_bad_face_or_cost(network, tmp_path, changes, message):
+    path = tmp_path / "bad.npz"
+    arrays = arrays_of(network, version=np.array(2), face=np.array("network"),
+                       cost=np.array("quadratic"))
+    arrays.update(changes)
+    np.savez(path, **arrays)
+    with pytest.raises(ModelFileError, match=message):
+        load_model(path)

@@ -329,6 +329,22 @@ def test_bad_cost_and_update_arguments():
     _, fast = twins([4, 3, 10])
     with pytest.raises(ValueError, match="n must be at least 1"):
         fast.update_mini_batch(Examples(4, 10, 2).training, 0.5, 1.0, 0)
-    # network2's own cost classes (by name) are understood.
+    # The oracle's cost classes are the built-in costs' proven twins.
     fast.cost = reference2.QuadraticCost
-    assert fast._cost_kernel == network2.QuadraticCost.kernel
+    assert fast._cost_info.name == "quadratic"
+
+
+def test_costs_are_decided_by_identity_not_name():
+    """A user's class merely named CrossEntropyCost is not the built-in
+    one (its fn and delta could compute anything)."""
+    class CrossEntropyCost:
+        @staticmethod
+        def fn(a, y):
+            return 0.0
+
+        @staticmethod
+        def delta(z, a, y):
+            return 0 * a
+
+    with pytest.raises(TypeError, match="cost must be"):
+        network2.Network([3, 2], cost=CrossEntropyCost)
