@@ -1,0 +1,646 @@
+"""A fast drop-in for Nielsen's ``network3.py`` (chapter 6), without Theano.
+
+Convolutional networks with the API of the book's ``network3.py``, so that
+its ``conv.py`` experiments run by changing the imports::
+
+    from fastnet import network3
+    from fastnet.network3 import Network, ConvPoolLayer, \\
+        FullyConnectedLayer, SoftmaxLayer, sigmoid, tanh, ReLU, linear
+
+    training_data, validation_data, test_data = network3.load_data_shared()
+    mini_batch_size = 10
+    net = Network([
+        ConvPoolLayer(image_shape=(mini_batch_size, 1, 28, 28),
+                      filter_shape=(20, 1, 5, 5), poolsize=(2, 2)),
+        FullyConnectedLayer(n_in=20*12*12, n_out=100),
+        SoftmaxLayer(n_in=100, n_out=10)], mini_batch_size)
+    net.SGD(training_data, 60, mini_batch_size, 0.1,
+            validation_data, test_data)
+
+Data are pairs of arrays ``(X float (n, 784), y int (n,))`` rather than
+Theano shared variables.  Each mini-batch is computed at once: the
+convolution and its gradients are matrix products on unrolled image
+patches (im2col), and max-pooling keeps the position of each window's
+maximum for the backward pass.  Arithmetic is float32 by default, as the
+book's GPU setting; ``Network(..., dtype="float64")`` gives double
+precision.
+
+The mathematics, the random draws of the initial weights (``np.random.normal``
+in network3's order and scales), the visiting order of the training data
+(in order, no shuffling; ``SGD(..., shuffle=True)`` reshuffles each epoch
+from ``net.rng``), the L2 term and the printed lines are those of
+network3; ``fastnet.reference.network3`` is the per-sample oracle it is
+tested against, and its docstring lists the few choices network3 leaves
+open (dropout masks, ties in max-pooling, ReLU'(0)), made the same here.
+
+Unlike network3, bad input is refused before any work with a ValueError or
+TypeError naming the layer and the numbers that do not match; pool sizes
+must divide the convolution's output (network3 silently drops the
+remainder), and an activation function needs its derivative as ``.prime``
+(there is no automatic differentiation).
+"""
+
+import numbers
+
+import numpy as np
+from scipy.special import expit
+
+from . import conv_kernels, mnist_loader
+
+__all__ = ["Network", "ConvPoolLayer", "FullyConnectedLayer", "SoftmaxLayer",
+           "sigmoid", "tanh", "ReLU", "linear", "load_data_shared",
+           "expand_mnist", "size"]
+
+EVALUATION_CHUNK = 250   # examples per forward pass when measuring accuracy
+
+
+#### Activation functions, each with its derivative as ``.prime``
+def sigmoid(z):
+    return expit(z)
+
+
+def tanh(z):
+    return np.tanh(z)
+
+
+def ReLU(z):
+    return np.maximum(z, 0)
+
+
+def linear(z):
+    return z
+
+
+def _sigmoid_prime(z):
+    s = expit(z)
+    return s * (1 - s)
+
+
+sigmoid.prime = _sigmoid_prime
+tanh.prime = lambda z: 1 - np.tanh(z) ** 2
+ReLU.prime = lambda z: (z >= 0).astype(z.dtype)   # 1 at 0, as Theano's
+linear.prime = lambda z: np.ones_like(z)
+
+
+#### Data
+def load_data_shared(filename=None, dtype="float32"):
+    """``[training_data, validation_data, test_data]``: Nielsen's 50,000 /
+    10,000 / 10,000 split of MNIST, each a pair ``(X (n, 784) dtype,
+    y (n,) int64)``, pixels as byte / 256.  ``filename``: None for
+    fastnet's MNIST files, or what ``fastnet.mnist_loader.load_data``
+    takes (a folder of IDX files, or Nielsen's ``mnist.pkl.gz``)."""
+    dtype = _float_dtype(dtype)
+    return [(np.asarray(X, dtype=dtype), np.asarray(y, dtype=np.int64))
+            for X, y in mnist_loader.load_data(filename)]
+
+
+def expand_mnist(training_data=None, seed=0):
+    """Nielsen's ``expand_mnist.py`` in memory: each training image, then
+    it shifted one pixel down, up, right and left (the row or column moved
+    in filled with zeros), the 5n pairs shuffled by a permutation drawn
+    from ``np.random.default_rng(seed)``.  ``training_data``: ``(X (n, 784),
+    y (n,))``, by default the 50,000 MNIST training images (giving
+    250,000; about 0.8 GB as float32).  Returns ``(X (5n, 784), y (5n,))``."""
+    if training_data is None:
+        training_data = load_data_shared()[0]
+    X, y = training_data
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim != 2 or X.shape[1] != 784 or y.shape != (len(X),):
+        raise ValueError(f"expand_mnist needs (X (n, 784), y (n,)); got X "
+                         f"{X.shape} and y {y.shape}")
+    n = len(y)
+    order = np.random.default_rng(seed).permutation(5 * n)
+    position = np.empty_like(order)
+    position[order] = np.arange(5 * n)   # where pair 5*i + k lands
+    expanded_X = np.empty((5 * n, 784), dtype=X.dtype)
+    expanded_y = np.empty(5 * n, dtype=y.dtype)
+    for k, images in enumerate(_shifted_images(X.reshape(n, 28, 28))):
+        expanded_X[position[k::5]] = images.reshape(n, 784)
+        expanded_y[position[k::5]] = y
+    return expanded_X, expanded_y
+
+
+def _shifted_images(images):
+    """The images, then shifted one pixel down, up, right, left."""
+    yield images
+    for axis, forward in ((1, True), (1, False), (2, True), (2, False)):
+        shifted = np.zeros_like(images)
+        source = [slice(None)] * 3
+        target = [slice(None)] * 3
+        source[axis] = slice(None, -1) if forward else slice(1, None)
+        target[axis] = slice(1, None) if forward else slice(None, -1)
+        shifted[tuple(target)] = images[tuple(source)]
+        yield shifted
+
+
+def size(data):
+    """The number of examples in ``data`` = ``(X, y)``."""
+    return len(data[1])
+
+
+#### The network
+class Network:
+
+    def __init__(self, layers, mini_batch_size, dtype="float32", seed=0):
+        """``layers``: the layers, input side first, the last a
+        ``SoftmaxLayer``; ``mini_batch_size``: examples per SGD step
+        (every ``ConvPoolLayer``'s ``image_shape[0]``).  The layers'
+        weights are converted to ``dtype`` ("float32" or "float64").
+        ``seed`` seeds ``self.rng``, which draws the dropout masks (and
+        the shuffles, when asked for)."""
+        dtype = _float_dtype(dtype)
+        _check_layers(layers, mini_batch_size)
+        self.layers = list(layers)
+        self.mini_batch_size = mini_batch_size
+        self.dtype = dtype
+        self.rng = np.random.default_rng(seed)
+        for layer in self.layers:
+            layer.w = np.asarray(layer.w, dtype=dtype)
+            layer.b = np.asarray(layer.b, dtype=dtype)
+
+    @property
+    def params(self):
+        """Every layer's weights and biases, as network3's ``params``."""
+        return [p for layer in self.layers for p in (layer.w, layer.b)]
+
+    def SGD(self, training_data, epochs, mini_batch_size, eta,
+            validation_data, test_data, lmbda=0.0, shuffle=False):
+        """Train by mini-batch stochastic gradient descent, network3's way:
+        the mini-batches in order (a remainder of fewer than
+        ``mini_batch_size`` examples is left out), the validation accuracy
+        after each epoch, the test accuracy when it is the best so far.
+        ``shuffle=True`` reshuffles the training examples each epoch.
+        Afterwards ``best_validation_accuracy``, ``best_iteration``,
+        ``test_accuracy`` and ``history`` (one ``(epoch, validation
+        accuracy, test accuracy or None)`` per epoch) hold the results."""
+        n_features, n_classes = self.layers[0].n_in, self.layers[-1].n_out
+        training_x, training_y = _check_data(
+            "training_data", training_data, n_features, n_classes,
+            self.mini_batch_size)
+        validation_data = _check_data("validation_data", validation_data,
+                                      n_features, n_classes,
+                                      self.mini_batch_size)
+        if test_data is not None:
+            test_data = _check_data("test_data", test_data, n_features,
+                                    n_classes, self.mini_batch_size)
+        _check_training_options(epochs, mini_batch_size,
+                                self.mini_batch_size, eta, lmbda)
+        num_training_batches = len(training_y) // mini_batch_size
+        self.best_validation_accuracy, self.best_iteration = 0.0, None
+        self.test_accuracy, self.history = None, []
+        for epoch in range(epochs):
+            order = (self.rng.permutation(len(training_y)) if shuffle
+                     else None)
+            for minibatch_index in range(num_training_batches):
+                iteration = num_training_batches * epoch + minibatch_index
+                if iteration % 1000 == 0:
+                    print("Training mini-batch number {0}".format(iteration))
+                batch = slice(minibatch_index * mini_batch_size,
+                              (minibatch_index + 1) * mini_batch_size)
+                rows = batch if order is None else order[batch]
+                self.update_mini_batch(training_x[rows], training_y[rows],
+                                       eta, lmbda, num_training_batches)
+            self._end_of_epoch(epoch, iteration, validation_data, test_data)
+        print("Finished training network.")
+        if self.best_iteration is not None:
+            print("Best validation accuracy of {0:.2%} obtained at "
+                  "iteration {1}".format(self.best_validation_accuracy,
+                                         self.best_iteration))
+        if self.test_accuracy is not None:
+            print("Corresponding test accuracy of {0:.2%}".format(
+                self.test_accuracy))
+
+    def _end_of_epoch(self, epoch, iteration, validation_data, test_data):
+        validation_accuracy = self.accuracy(validation_data)
+        print("Epoch {0}: validation accuracy {1:.2%}".format(
+            epoch, validation_accuracy))
+        test_accuracy = None
+        if validation_accuracy >= self.best_validation_accuracy:
+            print("This is the best validation accuracy to date.")
+            self.best_validation_accuracy = validation_accuracy
+            self.best_iteration = iteration
+            if test_data is not None:
+                test_accuracy = self.test_accuracy = self.accuracy(test_data)
+                print("The corresponding test accuracy is {0:.2%}".format(
+                    test_accuracy))
+        self.history.append((epoch, validation_accuracy, test_accuracy))
+
+    def update_mini_batch(self, x, y, eta, lmbda, num_training_batches):
+        """One gradient step on ``x`` (m, n_in), ``y`` (m,): the mean
+        log-likelihood's gradient plus the L2 term's
+        ``lmbda * w / num_training_batches``, dropout masks drawn from
+        ``self.rng``."""
+        nabla_w, nabla_b = self.backprop(x, y, self.dropout_masks(len(y)))
+        decay = lmbda / num_training_batches
+        for layer, nw, nb in zip(self.layers, nabla_w, nabla_b):
+            if decay:
+                nw += decay * layer.w
+            layer.w -= eta * nw
+            layer.b -= eta * nb
+
+    def dropout_masks(self, m):
+        """One mask per layer for a mini-batch of ``m``: ``(m, n_in)``
+        of 1 (kept, probability ``1 - p_dropout``) and 0 for layers with
+        dropout, None for the others; drawn in layer order."""
+        return [None if layer.p_dropout == 0 else
+                (self.rng.random((m, layer.n_in)) < 1 - layer.p_dropout
+                 ).astype(self.dtype)
+                for layer in self.layers]
+
+    def backprop(self, x, y, masks=None):
+        """``(nabla_w, nabla_b)``: the gradient of the mean of ``-log a_y``
+        over the examples ``x`` (m, n_in), labels ``y`` (m,), with each
+        layer's weights and biases, inputs multiplied by ``masks`` (from
+        ``dropout_masks``; None: no dropout)."""
+        a = np.asarray(x, dtype=self.dtype)
+        masks = masks or [None] * len(self.layers)
+        caches = []
+        for layer, mask in zip(self.layers, masks):
+            a, cache = layer.forward(a, mask)
+            caches.append(cache)
+        nabla_w, nabla_b, delta = [], [], np.asarray(y)
+        for j in reversed(range(len(self.layers))):
+            nw, nb, delta = self.layers[j].backward(delta, caches[j],
+                                                    need_delta_in=j > 0)
+            nabla_w.insert(0, nw)
+            nabla_b.insert(0, nb)
+        return nabla_w, nabla_b
+
+    def feedforward(self, x):
+        """The softmax outputs ``(m, n_out)`` for the examples ``x``
+        (m, n_in), without dropout (weights scaled by ``1 - p_dropout``)."""
+        a = np.asarray(x, dtype=self.dtype)
+        for layer in self.layers:
+            a = layer.evaluate(a)
+        return a
+
+    def predict(self, x):
+        """The most likely digit for each row of ``x``: (m,)."""
+        return np.concatenate([
+            np.argmax(self.feedforward(x[i:i + EVALUATION_CHUNK]), axis=1)
+            for i in range(0, len(x), EVALUATION_CHUNK)])
+
+    def accuracy(self, data):
+        """The fraction of ``data`` = ``(X, y)`` classified correctly, over
+        whole mini-batches as network3 measures it."""
+        x, y = data
+        n = len(y) // self.mini_batch_size * self.mini_batch_size
+        return float(np.mean(self.predict(x[:n]) == y[:n]))
+
+
+#### Layer types
+class ConvPoolLayer:
+    """Convolution, max-pooling, bias and activation: output map ``f`` is
+    ``activation_fn(maxpool(sum_c x_c * w_fc) + b_f)``, ``*`` the valid
+    (true, filter-flipped) convolution of Theano's ``conv2d``."""
+
+    def __init__(self, filter_shape, image_shape, poolsize=(2, 2),
+                 activation_fn=sigmoid):
+        """``filter_shape``: (filters, input feature maps, filter height,
+        filter width); ``image_shape``: (mini-batch size, input feature
+        maps, image height, image width); ``poolsize``: (height, width).
+        Weights from N(0, 1/n_out) with n_out = filters * filter area //
+        pool area, biases from N(0, 1), drawn with ``np.random.normal``."""
+        self.filter_shape = _int_tuple("filter_shape", filter_shape, 4)
+        self.image_shape = _int_tuple("image_shape", image_shape, 4)
+        self.poolsize = _int_tuple("poolsize", poolsize, 2)
+        self.activation_fn = _check_activation(activation_fn)
+        self.p_dropout = 0.0   # no dropout in convolutional layers
+        self.conv_shape = _conv_shape(self.filter_shape, self.image_shape,
+                                      self.poolsize)
+        n_out = (self.filter_shape[0] * np.prod(self.filter_shape[2:])
+                 // np.prod(self.poolsize))   # Python 2's division
+        if n_out < 1:
+            raise ValueError(f"ConvPoolLayer: filters * filter area // pool "
+                             f"area is {n_out}; network3 draws weights with "
+                             f"standard deviation 1/sqrt of it")
+        self.w = np.random.normal(loc=0, scale=np.sqrt(1.0 / n_out),
+                                  size=self.filter_shape)
+        self.b = np.random.normal(loc=0, scale=1.0,
+                                  size=(self.filter_shape[0],))
+
+    @property
+    def n_in(self):
+        return int(np.prod(self.image_shape[1:]))
+
+    @property
+    def output_shape(self):
+        """(filters, pooled height, pooled width) of one example."""
+        (oh, ow), (ph, pw) = self.conv_shape, self.poolsize
+        return (self.filter_shape[0], oh // ph, ow // pw)
+
+    @property
+    def n_out(self):
+        return int(np.prod(self.output_shape))
+
+    def forward(self, a, mask=None):
+        """``(output (m, filters, pooled h, pooled w), cache)`` for the
+        inputs ``a``, m rows of ``n_in`` numbers (any shape)."""
+        x = np.ascontiguousarray(a).reshape((len(a),) + self.image_shape[1:])
+        columns = im2col(x, *self.filter_shape[2:])
+        conv = columns @ _flipped_matrix(self.w).T   # (m*oh*ow, filters)
+        pooled, argmax = max_pool(conv, len(x), self.conv_shape,
+                                  self.poolsize)
+        z = pooled + self.b                          # (m, ph, pw, filters)
+        output = np.ascontiguousarray(
+            self.activation_fn(z).transpose(0, 3, 1, 2))
+        return output, (x.shape, columns, argmax, z)
+
+    def evaluate(self, a):
+        return self.forward(a)[0]
+
+    def backward(self, delta, cache, need_delta_in=True):
+        """``(nabla_w, nabla_b, delta_in)`` from ``delta`` (m, filters,
+        pooled h, pooled w), the gradient with the output; ``delta_in``
+        (m, channels, height, width) is None unless asked for."""
+        x_shape, columns, argmax, z = cache
+        delta_z = np.array(self.activation_fn.prime(z), dtype=z.dtype,
+                           order="C")
+        delta_z *= delta.reshape((len(z),) + self.output_shape
+                                 ).transpose(0, 2, 3, 1)
+        nabla_b = delta_z.sum(axis=(0, 1, 2))
+        delta_conv = unpool(delta_z, argmax, len(columns))
+        nabla_w = _unflipped(delta_conv.T @ columns, self.filter_shape)
+        delta_in = None
+        if need_delta_in:
+            delta_columns = delta_conv @ _flipped_matrix(self.w)
+            delta_in = col2im(delta_columns, x_shape, *self.filter_shape[2:])
+        return nabla_w, nabla_b, delta_in
+
+
+class FullyConnectedLayer:
+    """``activation_fn(a w + b)`` with ``w`` (n_in, n_out); with dropout,
+    each input is kept with probability ``1 - p_dropout`` in training,
+    and ``a w`` is scaled by ``1 - p_dropout`` in evaluation."""
+
+    def __init__(self, n_in, n_out, activation_fn=sigmoid, p_dropout=0.0):
+        """Weights from N(0, 1/n_out), then biases from N(0, 1), drawn
+        with ``np.random.normal``."""
+        self._set_sizes(n_in, n_out, p_dropout)
+        self.activation_fn = _check_activation(activation_fn)
+        self.w = np.random.normal(loc=0.0, scale=np.sqrt(1.0 / n_out),
+                                  size=(n_in, n_out))
+        self.b = np.random.normal(loc=0.0, scale=1.0, size=(n_out,))
+
+    def _set_sizes(self, n_in, n_out, p_dropout):
+        self.n_in = _positive_int("n_in", n_in)
+        self.n_out = _positive_int("n_out", n_out)
+        if (not isinstance(p_dropout, numbers.Real)
+                or not 0 <= p_dropout < 1):
+            raise ValueError(f"p_dropout must be a number in [0, 1); got "
+                             f"{p_dropout!r}")
+        self.p_dropout = float(p_dropout)
+
+    def forward(self, a, mask=None):
+        """``(output (m, n_out), cache)`` in training: the inputs ``a``
+        (m rows of ``n_in``), multiplied by ``mask`` when given."""
+        a_in = a.reshape(len(a), self.n_in)
+        if mask is not None:
+            a_in = a_in * mask
+        z = a_in @ self.w + self.b
+        return self.activation_fn(z), (a.shape, a_in, mask, z)
+
+    def evaluate(self, a):
+        return self.activation_fn(self._evaluation_z(a))
+
+    def _evaluation_z(self, a):
+        product = a.reshape(len(a), self.n_in) @ self.w
+        if self.p_dropout:
+            product *= 1 - self.p_dropout
+        return product + self.b
+
+    def backward(self, delta, cache, need_delta_in=True):
+        """``(nabla_w, nabla_b, delta_in)`` from ``delta`` (m, n_out), the
+        gradient with the output; ``delta_in`` shaped like the input."""
+        delta = delta * self.activation_fn.prime(cache[3])
+        return self._gradients(delta, cache, need_delta_in)
+
+    def _gradients(self, delta, cache, need_delta_in):
+        """From ``delta``, the gradient with ``z``."""
+        a_shape, a_in, mask, _ = cache
+        nabla_w = a_in.T @ delta
+        nabla_b = delta.sum(axis=0)
+        delta_in = None
+        if need_delta_in:
+            delta_in = delta @ self.w.T
+            if mask is not None:
+                delta_in *= mask
+            delta_in = delta_in.reshape(a_shape)
+        return nabla_w, nabla_b, delta_in
+
+
+class SoftmaxLayer(FullyConnectedLayer):
+    """The output layer, ``softmax(a w + b)``, trained on the mean
+    log-likelihood cost; weights and biases start at zero."""
+
+    def __init__(self, n_in, n_out, p_dropout=0.0):
+        self._set_sizes(n_in, n_out, p_dropout)
+        self.activation_fn = softmax
+        self.w = np.zeros((n_in, n_out))
+        self.b = np.zeros((n_out,))
+
+    def backward(self, y, cache, need_delta_in=True):
+        """From the labels ``y`` (m,): the gradient of the mean of
+        ``-log a_y`` with ``z`` is ``(a - e_y) / m``."""
+        delta = softmax(cache[3])
+        delta[np.arange(len(y)), y] -= 1
+        delta /= len(y)
+        return self._gradients(delta, cache, need_delta_in)
+
+    def cost(self, x, y):
+        """The mean log-likelihood cost ``-log a_y`` of the rows of ``x``
+        (the layer's inputs, m rows of ``n_in``) with labels ``y``, without
+        dropout."""
+        z = self._evaluation_z(x)
+        z = z - z.max(axis=1, keepdims=True)
+        log_a = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        return float(-np.mean(log_a[np.arange(len(y)), y]))
+
+
+def softmax(z):
+    """Row-wise softmax of ``z`` (m, n)."""
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+#### Convolution and pooling of a whole mini-batch (compiled loops)
+def im2col(x, kh, kw):
+    """The ``kh`` x ``kw`` patches of ``x`` (m, channels, h, w) as rows:
+    (m * oh * ow, channels * kh * kw), rows in (example, row, column)
+    order, each patch in (channel, row, column) order."""
+    m, channels, h, w = x.shape
+    columns = np.empty((m * (h - kh + 1) * (w - kw + 1), channels * kh * kw),
+                       dtype=x.dtype)
+    conv_kernels.im2col(x, kh, kw, columns)
+    return columns
+
+
+def col2im(columns, x_shape, kh, kw):
+    """The adjoint of ``im2col``: adds each row of ``columns`` back onto
+    the patch it came from; returns an array of ``x_shape``."""
+    x = np.empty(x_shape, dtype=columns.dtype)
+    conv_kernels.col2im(columns, kh, kw, x)
+    return x
+
+
+def max_pool(conv, m, conv_shape, poolsize):
+    """``(pooled (m, oh // ph, ow // pw, maps), argmax)`` of ``conv``
+    (m * oh * ow, maps): each window's maximum and the row of ``conv``
+    holding it, the first maximum in row-major window order."""
+    (oh, ow), (ph, pw) = conv_shape, poolsize
+    pooled = np.empty((m, oh // ph, ow // pw, conv.shape[1]), dtype=conv.dtype)
+    argmax = np.empty(pooled.shape, dtype=np.int64)
+    conv_kernels.max_pool(conv, oh, ow, ph, pw, pooled, argmax)
+    return pooled, argmax
+
+
+def unpool(delta, argmax, rows):
+    """The gradient with the convolution, (rows, maps): each pooled
+    output's ``delta`` (m, ph, pw, maps) at its window's maximum, zero
+    elsewhere."""
+    delta_conv = np.empty((rows, delta.shape[3]), dtype=delta.dtype)
+    conv_kernels.unpool(delta, argmax, delta_conv)
+    return delta_conv
+
+
+def _flipped_matrix(w):
+    """Filters (f, c, kh, kw), flipped for a true convolution, as rows
+    (f, c * kh * kw) matching ``im2col``'s patches."""
+    return np.ascontiguousarray(w[:, :, ::-1, ::-1]).reshape(len(w), -1)
+
+
+def _unflipped(matrix, filter_shape):
+    """The inverse of ``_flipped_matrix``."""
+    return np.ascontiguousarray(matrix.reshape(filter_shape)[:, :, ::-1, ::-1])
+
+
+#### Checks, all before any work
+def _float_dtype(dtype):
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        dtype = None
+    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError("dtype must be 'float32' or 'float64'")
+    return dtype
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer; got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1; got {value}")
+    return int(value)
+
+
+def _int_tuple(name, value, length):
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a tuple of {length} integers; got "
+                        f"{value!r}") from None
+    if len(items) != length:
+        raise ValueError(f"{name} must have {length} entries; got {value!r}")
+    return tuple(_positive_int(f"{name} entry", v) for v in items)
+
+
+def _check_activation(activation_fn):
+    if not callable(activation_fn) or not callable(
+            getattr(activation_fn, "prime", None)):
+        raise TypeError(f"activation_fn must be sigmoid, tanh, ReLU, linear "
+                        f"or a function with its derivative as .prime; got "
+                        f"{activation_fn!r}")
+    return activation_fn
+
+
+def _conv_shape(filter_shape, image_shape, poolsize):
+    """The (height, width) of the convolution, after checking that the
+    filters fit the image and the pools divide the result."""
+    n_filters, channels, kh, kw = filter_shape
+    if channels != image_shape[1]:
+        raise ValueError(f"ConvPoolLayer: filter_shape {filter_shape} has "
+                         f"{channels} input feature maps but image_shape "
+                         f"{image_shape} has {image_shape[1]}")
+    if kh > image_shape[2] or kw > image_shape[3]:
+        raise ValueError(f"ConvPoolLayer: filters of {kh}x{kw} do not fit "
+                         f"images of {image_shape[2]}x{image_shape[3]}")
+    oh, ow = image_shape[2] - kh + 1, image_shape[3] - kw + 1
+    if oh % poolsize[0] or ow % poolsize[1]:
+        raise ValueError(f"ConvPoolLayer: poolsize {poolsize} does not "
+                         f"divide the {oh}x{ow} output of the convolution")
+    return oh, ow
+
+
+def _check_layers(layers, mini_batch_size):
+    _positive_int("mini_batch_size", mini_batch_size)
+    layer_types = (ConvPoolLayer, FullyConnectedLayer)
+    if (not isinstance(layers, (list, tuple)) or not layers
+            or not all(isinstance(layer, layer_types) for layer in layers)):
+        raise TypeError("layers must be a non-empty list of ConvPoolLayer, "
+                        "FullyConnectedLayer and SoftmaxLayer objects")
+    if not isinstance(layers[-1], SoftmaxLayer):
+        raise ValueError("the last layer must be a SoftmaxLayer (it gives "
+                         "the cost)")
+    for j, layer in enumerate(layers):
+        name = f"layer {j} ({type(layer).__name__})"
+        if isinstance(layer, SoftmaxLayer) and j != len(layers) - 1:
+            raise ValueError(f"{name}: a SoftmaxLayer must be the last layer")
+        if (isinstance(layer, ConvPoolLayer)
+                and layer.image_shape[0] != mini_batch_size):
+            raise ValueError(f"{name}: image_shape {layer.image_shape} is "
+                             f"for mini-batches of {layer.image_shape[0]}, "
+                             f"but mini_batch_size is {mini_batch_size}")
+        if j and layer.n_in != layers[j - 1].n_out:
+            previous = layers[j - 1]
+            raise ValueError(
+                f"{name} takes {layer.n_in} inputs but layer {j - 1} "
+                f"({type(previous).__name__}) gives {previous.n_out}")
+
+
+def _check_data(name, data, n_features, n_classes, mini_batch_size):
+    """``(X, y)`` as arrays, after checking shapes, labels and values."""
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise TypeError(f"{name} must be a pair (X, y) of arrays")
+    X, y = np.asarray(data[0]), np.asarray(data[1])
+    if X.ndim != 2 or not np.issubdtype(X.dtype, np.number) \
+            or np.issubdtype(X.dtype, np.complexfloating):
+        raise TypeError(f"{name}: X must be a 2-D array of real numbers, one "
+                        f"example per row; got {X.dtype} {X.shape}")
+    if X.shape[1] != n_features:
+        raise ValueError(f"{name}: examples have {X.shape[1]} numbers but "
+                         f"the first layer takes {n_features}")
+    if y.shape != (len(X),):
+        raise ValueError(f"{name}: y must have shape ({len(X)},); got "
+                         f"{y.shape}")
+    if len(y) < mini_batch_size:
+        raise ValueError(f"{name} has {len(y)} examples, fewer than one "
+                         f"mini-batch of {mini_batch_size}")
+    if not np.issubdtype(y.dtype, np.integer):
+        if not np.issubdtype(y.dtype, np.floating) or np.any(y != np.round(y)):
+            raise TypeError(f"{name}: labels y must be integers; got "
+                            f"{y.dtype}")
+        y = y.astype(np.int64)
+    if y.min() < 0 or y.max() >= n_classes:
+        raise ValueError(f"{name}: labels must be in 0..{n_classes - 1}; got "
+                         f"{y.min()}..{y.max()}")
+    if not np.isfinite(X).all():
+        raise ValueError(f"{name}: X holds NaN or infinite values")
+    return X, y
+
+
+def _check_training_options(epochs, mini_batch_size, network_batch, eta,
+                            lmbda):
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) \
+            or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative integer; got "
+                         f"{epochs!r}")
+    if mini_batch_size != network_batch:
+        raise ValueError(f"SGD's mini_batch_size {mini_batch_size!r} differs "
+                         f"from the network's {network_batch}")
+    for name, value, lowest in (("eta", eta, "positive"),
+                                ("lmbda", lmbda, "non-negative")):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                or not np.isfinite(value) \
+                or (value <= 0 if lowest == "positive" else value < 0):
+            raise ValueError(f"{name} must be a {lowest} number; got "
+                             f"{value!r}")
