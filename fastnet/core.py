@@ -91,15 +91,18 @@ class Parameters:
     def owned_by(self, network):
         """Whether ``network``'s ``sizes``, ``weights`` and ``biases`` are
         still these views, unreplaced and unreshaped, so that the vector
-        is up to date (in-place edits included).  Costs a few
-        microseconds: identity and shape checks only."""
+        is up to date (in-place edits included).  Costs a microsecond:
+        identity and shape checks only."""
         weights, biases = network.weights, network.biases
-        return (type(weights) is list and type(biases) is list
-                and len(weights) + len(biases) == len(self._views)
-                and network.sizes == self.sizes
-                and all(mine is theirs and theirs.shape == shape
-                        for mine, theirs, shape in zip(
-                            self._views, weights + biases, self._shapes)))
+        if type(weights) is not list or type(biases) is not list or \
+                len(weights) + len(biases) != len(self._views) or \
+                network.sizes != self.sizes:
+            return False
+        for mine, theirs, shape in zip(self._views, weights + biases,
+                                       self._shapes):
+            if mine is not theirs or theirs.shape != shape:
+                return False
+        return True
 
 
 def unpack(net, flat):

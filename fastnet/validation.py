@@ -7,6 +7,7 @@ left as it was.  They also turn good input into the layouts the kernels
 want: one sample per row, C-contiguous (see ``fastnet.kernels``).
 """
 
+import math
 import numbers
 import operator
 
@@ -131,6 +132,10 @@ def sample_matrix(name, a, n_features):
     """An ``(n_features, m)`` array of samples as columns, checked: two
     dimensions, a numeric dtype, the right number of rows, no NaN or inf,
     at least one sample."""
+    if type(a) is np.ndarray and a.ndim == 2 and a.dtype.kind == "f" and \
+            a.shape[0] == n_features and a.shape[1] > 0 and \
+            math.isfinite(a.sum()):
+        return a  # the common case, checked in a microsecond
     if not isinstance(a, np.ndarray):
         try:
             a = np.asarray(a)
