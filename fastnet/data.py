@@ -29,16 +29,21 @@ import dataclasses
 import functools
 import gzip
 import hashlib
+import http.client
+import math
 import os
+import socket
 import sys
-import urllib.error
+import threading
+import urllib.parse
 import urllib.request
+import warnings
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from .files import FileFormatError, atomic_write
+from .files import FileFormatError, atomic_write, read_regular_file
 
 SPLITS = ("train", "test")
 #: Nielsen's split of the 60,000 training images: the first 50,000 train,
@@ -63,13 +68,15 @@ class DatasetNotFoundError(FileNotFoundError):
 @dataclasses.dataclass(frozen=True)
 class DataFile:
     """One of a data set's four files: its canonical name (without
-    ``.gz``), IDX magic number, shape, and SHA-256 of the published
-    ``.gz`` and of its decompressed contents."""
+    ``.gz``), IDX magic number, shape, SHA-256 of the published ``.gz``
+    and of its decompressed contents, and the ``.gz``'s size in bytes
+    (a download is cut off beyond it)."""
     name: str
     magic: int
     shape: tuple
     gz_sha256: str
     sha256: str
+    gz_size: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,22 +112,29 @@ def _files(train_images, train_labels, test_images, test_labels):
 
 
 #: The published files.  MNIST: the SHA-256 of the canonical .gz files and
-#: of their contents, as in fastnet/datasets/mnist/SHA256SUMS.  Fashion-MNIST: the .gz
-#: SHA-256 published by Zalando's S3 mirror (as TensorFlow Datasets lists
-#: them) and the SHA-256 of the contents, read from Debian's package.
+#: of their contents, as in fastnet/datasets/mnist/SHA256SUMS, and the
+#: sizes of the shipped .gz files.  Fashion-MNIST: the .gz SHA-256
+#: published by Zalando's S3 mirror (as TensorFlow Datasets lists them),
+#: the SHA-256 of the contents, read from Debian's package, and the .gz
+#: sizes its mirrors serve (the byte counts Keras and torchvision report
+#: when they download these files).
 DATASETS = {
     "mnist": Dataset(
         name="mnist",
         title="MNIST handwritten digits",
         files=_files(
             ("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-             "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+             "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+             9912422),
             ("3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-             "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+             "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+             28881),
             ("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-             "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+             "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+             1648877),
             ("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-             "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2")),
+             "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+             4542)),
         mirrors=(
             "https://storage.googleapis.com/cvdf-datasets/mnist/",
             "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -131,13 +145,17 @@ DATASETS = {
         title="Fashion-MNIST (Zalando)",
         files=_files(
             ("3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
-             "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
+             "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+             26421880),
             ("a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
-             "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
+             "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+             29515),
             ("346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
-             "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
+             "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+             4422102),
             ("67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
-             "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34")),
+             "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+             5148)),
         mirrors=(
             "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
             "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/"
@@ -164,7 +182,10 @@ def load_mnist(split="train", *, name="mnist", path=None, download=True,
     for as the module docstring says and, if ``download`` is true,
     fetched from ``mirrors`` (default: the data set's public mirrors) with
     a progress bar when ``progress`` (default: stderr is a terminal).
-    The arrays are read-only and shared between calls."""
+
+    The arrays are read-only (``flags.writeable`` is False): they are
+    shared between calls, so that loading twice costs nothing.  Copy them
+    (``images.copy()``) to change them."""
     dataset = dataset_info(name)
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
@@ -252,38 +273,47 @@ def find(dataset, path=None, *, download=True, mirrors=None, progress=None):
 
 
 def download_dataset(dataset, folder, *, mirrors=None, progress=None,
-                     timeout=60):
+                     timeout=60, deadline=600):
     """Fetch the missing ``.gz`` files of ``dataset`` into ``folder``,
-    trying each mirror in turn.  Each download is checked like any file
-    (complete gzip, IDX header, SHA-256) before it is renamed into place."""
+    trying each mirror in turn.
+
+    Every download is bounded: ``timeout`` seconds without data, at most
+    ``deadline`` seconds in all per file, and never more bytes than the
+    published file has.  A mirror that is not an http(s) URL is skipped
+    with a warning.  Each download is checked like any file (complete
+    gzip, IDX header, SHA-256) before it is renamed into place; ``folder``
+    is created only for the first good file, so a failure leaves no empty
+    folder behind."""
     dataset = dataset_info(dataset) if isinstance(dataset, str) else dataset
-    mirrors = dataset.mirrors if mirrors is None else tuple(mirrors)
+    mirrors, skipped = _usable_mirrors(
+        dataset.mirrors if mirrors is None else mirrors)
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     if progress is None:
         progress = sys.stderr.isatty()
     for info in dataset.files.values():
         if _existing_file(folder, info, required=False):
             continue
-        failures = []
+        payload, failures = None, list(skipped)
         for mirror in mirrors:
-            url = mirror.rstrip("/") + "/" + info.name + ".gz"
+            url = mirror + info.name + ".gz"
             try:
-                payload = _fetch(url, timeout, progress)
+                payload = _fetch(url, info.gz_size, timeout, deadline,
+                                 progress)
                 _decode(payload, info, url)
-            except (OSError, urllib.error.URLError, DataFileError) as error:
-                failures.append(f"{url}: {error}")
-                continue
-            with atomic_write(folder / (info.name + ".gz")) as file:
-                file.write(payload)
-            break
-        else:
+                break
+            except (OSError, ValueError, http.client.HTTPException) as error:
+                problem = error.problem if isinstance(error, DataFileError) \
+                    else error  # its message would name the URL again
+                failures.append(f"{url}: {problem}")
+                payload = None
+        if payload is None:
             raise DatasetNotFoundError(
                 f"could not download {info.name}.gz of {dataset.title}; "
-                f"tried:\n  " + "\n  ".join(failures) +
-                f"\nWithout a network, put the files in a folder and pass "
-                f"path=, or set FASTNET_DATA to a folder holding "
-                f"{dataset.name}/.")
+                f"tried:\n  " + "\n  ".join(failures or ["no mirror"]) +
+                "\n" + _offline_route(dataset))
+        folder.mkdir(parents=True, exist_ok=True)
+        with atomic_write(folder / (info.name + ".gz")) as file:
+            file.write(payload)
 
 
 def read_idx(path):
@@ -321,11 +351,8 @@ def _read_checked_cached(path, size, mtime_ns, info):
 
 
 def _read_bytes(path):
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise DataFileError(path, f"cannot be read ({error.strerror})") \
-            from error
+    """The bytes of ``path``; a FIFO or device is refused, not waited on."""
+    return read_regular_file(path)
 
 
 def _decode(payload, info, where):
@@ -376,7 +403,8 @@ def _parse_idx(raw, where, expected_magic=None):
     shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big")
                   for i in range(ndim))
     dtype = _IDX_TYPES[type_code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    # Python integers: four 32-bit dimensions can overflow int64.
+    expected = math.prod(shape) * dtype.itemsize
     found = len(raw) - header
     if found < expected:
         raise DataFileError(where, f"truncated: the header promises "
@@ -390,32 +418,186 @@ def _parse_idx(raw, where, expected_magic=None):
         .astype(dtype.newbyteorder("="), copy=False)
 
 
-def _fetch(url, timeout, progress):
+def _usable_mirrors(mirrors):
+    """``(the http(s) base URLs among mirrors, each ending in "/", notes
+    on those skipped)``; each skipped one is also a warning."""
+    if isinstance(mirrors, str):
+        mirrors = [mirrors]
+    usable, skipped = [], []
+    for mirror in mirrors:
+        problem = _mirror_problem(mirror)
+        if problem is None:
+            usable.append(mirror.rstrip("/") + "/")
+            continue
+        note = f"skipped mirror {mirror!r}: {problem}"
+        warnings.warn(note, stacklevel=3)
+        skipped.append(note)
+    return usable, skipped
+
+
+def _mirror_problem(mirror):
+    """Why ``mirror`` cannot be a base URL to download from, or None."""
+    if not isinstance(mirror, str):
+        return f"not a string but {type(mirror).__name__}"
+    try:
+        parts = urllib.parse.urlsplit(mirror)
+        parts.port  # noqa: B018 (raises ValueError for a bad port)
+    except ValueError as error:
+        return f"malformed URL ({error})"
+    if parts.scheme not in ("http", "https"):
+        return "not an http:// or https:// URL"
+    if not parts.hostname:
+        return "no host name"
+    if any(character.isspace() or not character.isprintable()
+           for character in mirror):
+        return "contains spaces or control characters"
+    return None
+
+
+def _fetch(url, size, timeout, deadline, progress):
+    """The body at ``url``, a file of ``size`` bytes.  Bounded three ways:
+    ``timeout`` seconds without data, ``deadline`` seconds in all, and
+    refused as soon as the mirror promises or sends more than ``size``."""
+    with _Deadline(deadline) as clock:
+        try:
+            payload = _receive(clock.opener, url, size,
+                               min(timeout, deadline), progress)
+        except (OSError, http.client.HTTPException):
+            if not clock.expired:
+                raise
+            payload = None
+    if clock.expired and (payload is None or len(payload) != size):
+        raise TimeoutError(f"gave up after {deadline:g} s (the deadline per "
+                           f"file)")
+    return payload
+
+
+def _receive(opener, url, size, timeout, progress):
     request = urllib.request.Request(url, headers={"User-Agent": "fastnet"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
+    with opener.open(request, timeout=timeout) as response:
         total = response.length
+        if total is not None and total > size:
+            raise OSError(f"the mirror offers {total:,} bytes, but the "
+                          f"published file has {size:,}")
         bar = None
         if progress:
             from tqdm import tqdm
-            bar = tqdm(total=total, unit="B", unit_scale=True,
+            bar = tqdm(total=total or size, unit="B", unit_scale=True,
                        desc=url.rsplit("/", 1)[-1], leave=False)
-        chunks = []
+        chunks, received = [], 0
         try:
-            while chunk := response.read(1 << 16):
+            # read1: one network read at a time, so the deadline and the
+            # size cap are checked as the bytes arrive.
+            while chunk := response.read1(1 << 16):
+                received += len(chunk)
+                if received > size:
+                    raise OSError(f"the mirror sent more than the {size:,} "
+                                  f"bytes of the published file")
                 chunks.append(chunk)
                 if bar is not None:
                     bar.update(len(chunk))
         finally:
             if bar is not None:
                 bar.close()
-    payload = b"".join(chunks)
-    if total is not None and len(payload) != total:
-        raise OSError(f"incomplete download: {len(payload)} of {total} bytes")
-    return payload
+    if total is not None and received != total:
+        raise OSError(f"incomplete download: {received} of {total} bytes")
+    return b"".join(chunks)
+
+
+class _Deadline:
+    """An opener whose connections are shut once ``seconds`` have passed,
+    so that no read, of the headers or the body, can outlast them.  A
+    socket timeout bounds each read only: a mirror sending a byte every
+    few seconds would go on for ever."""
+
+    def __init__(self, seconds):
+        self.seconds, self.expired = seconds, False
+        self._sockets, self._lock = [], threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        handlers = [_WatchedHTTPHandler(self)]
+        if hasattr(urllib.request, "HTTPSHandler"):  # Python built with ssl
+            handlers.append(_WatchedHTTPSHandler(self))
+        self.opener = urllib.request.build_opener(*handlers)
+
+    def __enter__(self):
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exception):
+        self._timer.cancel()
+
+    def watch(self, sock):
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut(sock)
+        return sock
+
+    def _expire(self):
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+
+def _shut(sock):
+    """End the connection under any read blocked on it (the base class's
+    shutdown: for TLS too, it acts on the descriptor alone)."""
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed
+
+
+class _WatchedOpen:
+    """A urllib handler that registers each connection's socket with a
+    ``_Deadline``: the raw socket as soon as it exists (connecting, proxy
+    tunnels, TLS handshake), then the TLS socket that replaces it."""
+
+    def __init__(self, clock):
+        super().__init__()
+        self.clock = clock
+
+    def do_open(self, http_class, request, **kwargs):
+        clock = self.clock
+
+        class Watched(http_class):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                create = self._create_connection
+                self._create_connection = \
+                    lambda *a, **k: clock.watch(create(*a, **k))
+
+            def connect(self):
+                super().connect()
+                clock.watch(self.sock)
+
+        return super().do_open(Watched, request, **kwargs)
+
+
+class _WatchedHTTPHandler(_WatchedOpen, urllib.request.HTTPHandler):
+    pass
+
+
+if hasattr(urllib.request, "HTTPSHandler"):
+    class _WatchedHTTPSHandler(_WatchedOpen, urllib.request.HTTPSHandler):
+        pass
+
+
+def _offline_route(dataset):
+    """How to use ``dataset`` without a network, exactly."""
+    names = ", ".join(dict.fromkeys(f.name + ".gz"
+                                    for f in dataset.files.values()))
+    return (f"Without a network: fetch {names} (from {dataset.mirrors[0]} "
+            f"or any copy) into one folder, FOLDER, and run `fastnet train "
+            f"--dataset {dataset.name} --data-dir FOLDER` (every fastnet "
+            f"command takes --data-dir; in Python: load_mnist(name="
+            f"{dataset.name!r}, path=FOLDER)), or set FASTNET_DATA to a "
+            f"folder whose {dataset.name}/ holds the files.")
 
 
 def _not_found_message(dataset, folders):
     searched = "\n  ".join(str(f) for f in folders)
-    return (f"{dataset.title} not found; looked in:\n  {searched}\n"
-            f"and downloading is off.  Put the four IDX files in one of "
-            f"these folders, pass path=, or set FASTNET_DATA.")
+    return (f"{dataset.title} not found, and downloading is off; looked "
+            f"in:\n  {searched}\n" + _offline_route(dataset))

@@ -5,9 +5,12 @@ import contextlib
 import gzip
 import hashlib
 import http.server
+import os
 import pickle
 import shutil
 import threading
+import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -247,6 +250,36 @@ def test_read_idx_reads_other_element_types(tmp_path):
     assert data.read_idx(path).dtype == np.float32
 
 
+@pytest.mark.parametrize("shape", [(2**31, 2**31, 4), (2**31, 2**31, 2),
+                                   (2**32 - 1,) * 4])
+def test_read_idx_dimensions_that_overflow(tmp_path, shape):
+    """Their product wraps around in int64 (to 0, to -2**63, ...); the
+    header must still be refused as promising more than the file has."""
+    path = tmp_path / "huge.idx"
+    path.write_bytes(bytes([0, 0, 0x08, len(shape)]) +
+                     b"".join(n.to_bytes(4, "big") for n in shape))
+    with pytest.raises(data.DataFileError, match="truncated: the header "
+                       "promises"):
+        data.read_idx(path)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs")
+def test_read_idx_refuses_a_fifo_without_blocking(tmp_path):
+    fifo = tmp_path / "images.idx"
+    os.mkfifo(fifo)
+    outcome = []
+
+    def read():
+        try:
+            data.read_idx(fifo)
+        except data.DataFileError as error:
+            outcome.append(str(error))
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    assert outcome and "FIFO" in outcome[0]
+
+
 def test_missing_folder_and_files(no_lookup, tmp_path):
     with pytest.raises(data.DatasetNotFoundError, match="does not hold"):
         data.load_mnist(path=tmp_path / "nowhere")
@@ -301,6 +334,12 @@ class _Mirror(http.server.BaseHTTPRequestHandler):
         if payload is None:
             self.send_error(404)
             return
+        if self.mode in _HOSTILE:
+            try:
+                _HOSTILE[self.mode](self, payload)
+            except OSError:  # the client hung up, as it should
+                pass
+            return
         if self.mode == "corrupt":
             payload = payload[:1000] + bytes([payload[1000] ^ 0xFF]) + \
                 payload[1001:]
@@ -313,6 +352,50 @@ class _Mirror(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+
+def _drip(write, data, seconds=4, interval=0.05):
+    """Send ``data`` a byte at a time, one every ``interval`` s, stopping
+    after ``seconds`` (so a test stays bounded even when the client never
+    gives up)."""
+    stop = time.monotonic() + seconds
+    for byte in data:
+        if time.monotonic() > stop:
+            return
+        write(bytes([byte]))
+        time.sleep(interval)
+
+
+def _drip_body(handler, payload):
+    handler.send_response(200)
+    handler.send_header("Content-Length", str(len(payload)))
+    handler.end_headers()
+    handler.wfile.flush()
+    _drip(handler.wfile.write, payload)
+
+
+def _drip_headers(handler, payload):
+    _drip(handler.wfile.write, b"HTTP/1.0 200 OK\r\n" + b"X-Slow: 1\r\n" * 99)
+
+
+def _oversized_length(handler, payload):
+    handler.send_response(200)
+    handler.send_header("Content-Length", str(100 * len(payload)))
+    handler.end_headers()
+    handler.wfile.write(payload)
+
+
+def _endless(handler, payload):
+    """No Content-Length (the body ends when the connection closes) and
+    far more bytes than the file has."""
+    handler.send_response(200)
+    handler.end_headers()
+    for _ in range(100):
+        handler.wfile.write(payload)
+
+
+_HOSTILE = {"drip body": _drip_body, "drip headers": _drip_headers,
+            "oversized length": _oversized_length, "endless": _endless}
 
 
 @contextlib.contextmanager
@@ -360,7 +443,8 @@ def test_bad_downloads_are_rejected_and_not_cached(no_lookup, mode, match):
     with loopback_mirror(_served(), mode) as url:
         with pytest.raises(data.DatasetNotFoundError, match=match):
             data.load_mnist("test", mirrors=[url], progress=False)
-    assert not cache.exists() or list(cache.iterdir()) == []
+    # No file, and no empty folder either.
+    assert not cache.parent.exists()
 
 
 def test_offline_failure_is_clear(no_lookup):
@@ -368,6 +452,89 @@ def test_offline_failure_is_clear(no_lookup):
                        match="(?s)could not download .*FASTNET_DATA"):
         data.load_mnist("test", mirrors=["http://127.0.0.1:9/"],
                         progress=False)
+    assert not (no_lookup / "cache" / "fastnet").exists()
+
+
+@pytest.mark.parametrize("download", [True, False])
+def test_fashion_offline_error_gives_the_exact_routes(no_lookup, download):
+    with pytest.raises(data.DatasetNotFoundError) as caught:
+        data.load_mnist("test", name="fashion", download=download,
+                        mirrors=["http://127.0.0.1:9/"], progress=False)
+    message = str(caught.value)
+    assert "fastnet train --dataset fashion --data-dir FOLDER" in message
+    assert "load_mnist(name='fashion', path=FOLDER)" in message
+    assert "t10k-labels-idx1-ubyte.gz" in message
+
+
+def _one_file():
+    """MNIST reduced to its smallest file (4,542 bytes), t10k labels."""
+    key = ("test", "labels")
+    return _replace(MNIST, files={key: MNIST.files[key]}), MNIST.files[key]
+
+
+@pytest.mark.parametrize("mode", ["drip body", "drip headers"])
+def test_a_dripping_mirror_meets_the_overall_deadline(no_lookup, mode):
+    """A byte every 0.05 s never trips the 5 s per-read timeout; the 1 s
+    deadline for the whole file stops it, headers or body."""
+    dataset, info = _one_file()
+    folder = no_lookup / "cache" / "fastnet" / "mnist"
+    with loopback_mirror(_served(), mode) as url:
+        started = time.monotonic()
+        with pytest.raises(data.DatasetNotFoundError,
+                           match="gave up after 1 s \\(the deadline"):
+            data.download_dataset(dataset, folder, mirrors=[url],
+                                  progress=False, timeout=5, deadline=1)
+        assert time.monotonic() - started < 3
+    assert not folder.parent.exists()
+
+
+@pytest.mark.parametrize("mode, match", [
+    ("oversized length", "offers 454,200 bytes, but the published file "
+                         "has 4,542"),
+    ("endless", "sent more than the 4,542 bytes"),
+])
+def test_a_mirror_sending_too_much_is_cut_off(no_lookup, mode, match):
+    dataset, info = _one_file()
+    folder = no_lookup / "cache" / "fastnet" / "mnist"
+    with loopback_mirror(_served(), mode) as url:
+        with pytest.raises(data.DatasetNotFoundError, match=match):
+            data.download_dataset(dataset, folder, mirrors=[url],
+                                  progress=False)
+    assert not folder.parent.exists()
+
+
+def test_the_published_sizes_are_the_shipped_files_sizes():
+    for info in MNIST.files.values():
+        assert (SHIPPED / (info.name + ".gz")).stat().st_size == info.gz_size
+
+
+BAD_MIRRORS = ["mirror.example.com/mnist/", "ftp://example.com/mnist/",
+               "http://example.com:port/", "http://exa mple.com/", "http://",
+               42]
+
+
+def test_malformed_mirrors_are_skipped_with_a_note(no_lookup):
+    dataset, info = _one_file()
+    folder = no_lookup / "cache" / "fastnet" / "mnist"
+    with loopback_mirror(_served(), "good") as url:
+        with pytest.warns(UserWarning, match="skipped mirror") as notes:
+            data.download_dataset(dataset, folder,
+                                  mirrors=BAD_MIRRORS + [url],
+                                  progress=False)
+    assert len(notes) == len(BAD_MIRRORS)
+    assert "'mirror.example.com/mnist/': not an http:// or https:// URL" \
+        in str(notes[0].message)
+    assert "malformed URL" in str(notes[2].message)
+    assert (folder / (info.name + ".gz")).read_bytes() == \
+        (SHIPPED / (info.name + ".gz")).read_bytes()
+    # Only bad ones: the error lists them, and nothing is created.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(data.DatasetNotFoundError,
+                           match="(?s)skipped mirror 42: not a string"):
+            data.download_dataset(dataset, no_lookup / "other",
+                                  mirrors=BAD_MIRRORS, progress=False)
+    assert not (no_lookup / "other").exists()
 
 
 # ---------------------------------------------------------- Fashion-MNIST
