@@ -1,0 +1,159 @@
+"""``fastnet check MODULE:CLASS``: the three checks on a user's network.
+
+``check_command`` does the work and returns the exit status (0 all
+passed, 1 a check found a difference, 2 the target or the options are
+unusable); ``add_arguments`` gives an argparse (sub)parser this
+command's options and ``run_command`` runs it on the parsed arguments,
+so the command line needs two lines:
+
+    check = commands.add_parser("check", help="...")
+    fastnet.testing.add_arguments(check)       # later: run_command(args)
+"""
+
+import contextlib
+import importlib
+import importlib.util
+import os
+import re
+import sys
+
+import numpy as np
+
+from .compare import CheckFailure
+from .gradient import check_gradient
+from .interfaces import ORDERS, check_order, order_contradiction
+from .step import check_step
+from .training import check_training
+
+CHECKS = ("gradient", "step", "training")
+
+
+class TargetError(Exception):
+    """The target cannot be imported or is not a network class."""
+
+
+def add_arguments(parser):
+    """Add ``fastnet check``'s arguments to an argparse parser."""
+    parser.add_argument(
+        "target", metavar="MODULE:CLASS",
+        help="the network class (or factory taking sizes) to check, as "
+             "module:Class or path/to/file.py:Class")
+    parser.add_argument(
+        "--order", choices=ORDERS, default="book",
+        help="the interface: 'book' (network.py of the book, SGD(data, "
+             "epochs, mini_batch_size, eta)), 'seed' (mini_batch_size "
+             "before epochs, as fastnet.Network) or 'network2' (chapter 3); "
+             "default: book")
+    parser.add_argument(
+        "--dtype", choices=("float64", "float32"), default="float64",
+        help="precision the network computes in; sets the tolerances")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the kit's networks and data")
+    return parser
+
+
+def run_command(args, stream=None):
+    """Run ``check_command`` on arguments parsed with ``add_arguments``."""
+    return check_command(args.target, order=args.order, dtype=args.dtype,
+                         seed=args.seed,
+                         stream=sys.stdout if stream is None else stream)
+
+
+def check_command(target, *, order="book", dtype="float64", seed=0,
+                  stream=None):
+    """Import ``target`` (``module:Class`` or ``path/file.py:Class``), run
+    the gradient, one-step and two-epoch checks on it and print a short
+    report: one line per check, passed or the first divergence.  Returns
+    0 when all pass, 1 when one finds a difference, 2 when the target
+    cannot be imported or does not fit ``order`` (a one-line message)."""
+    stream = sys.stdout if stream is None else stream
+    try:
+        check_order(order)
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+        with _importable_from(target) as network:
+            problem = order_contradiction(network, order) \
+                if isinstance(network, type) else None
+            if problem:
+                raise TargetError(re.sub(r"pass order='(\w+)'",
+                                         r"pass --order \1", problem))
+            print(f"fastnet check {target} (order {order}, {dtype}, seed "
+                  f"{seed})", file=stream)
+            failed = sum(not _one_check(name, network, order, dtype, seed,
+                                        stream) for name in CHECKS)
+    except (TargetError, ValueError, TypeError) as error:
+        print(f"fastnet check: {error}", file=stream)
+        return 2
+    if failed:
+        print(f"FAILED: {failed} of {len(CHECKS)} checks found a "
+              f"difference", file=stream)
+        return 1
+    print(f"passed: all {len(CHECKS)} checks agree with fastnet.reference",
+          file=stream)
+    return 0
+
+
+def _one_check(name, network, order, dtype, seed, stream):
+    """Run one check and print its line; whether it passed."""
+    try:
+        if name == "gradient":
+            report = check_gradient(network, dtype=dtype, seed=seed,
+                                    cost="auto" if order == "network2"
+                                    else None)
+        elif name == "step":
+            report = check_step(network, order=order, dtype=dtype, seed=seed)
+        else:
+            report = check_training(network, order=order, dtype=dtype,
+                                    seed=seed)
+    except CheckFailure as failure:
+        message = str(failure).split(": ", 1)[-1] \
+            if str(failure).startswith("check_") else str(failure)
+        print(f"  {name:<9} FAIL  {message}", file=stream)
+        return False
+    print(f"  {name:<9} ok    {report}", file=stream)
+    return True
+
+
+@contextlib.contextmanager
+def _importable_from(target):
+    """The object named by ``target``, its file's folder on ``sys.path``
+    meanwhile (so that it can import its neighbours)."""
+    if not isinstance(target, str) or ":" not in target:
+        raise TargetError(f"target must look like module:Class or "
+                          f"path/to/file.py:Class, got {target!r}")
+    where, name = target.rsplit(":", 1)
+    folder = None
+    if where.endswith(".py") or os.sep in where or "/" in where:
+        if not os.path.isfile(where):
+            raise TargetError(f"cannot import {target}: no file {where}")
+        folder = os.path.dirname(os.path.abspath(where))
+        sys.path.insert(0, folder)
+    try:
+        module = _import(where, target)
+        if not name or not hasattr(module, name):
+            raise TargetError(f"cannot import {target}: "
+                              f"{getattr(module, '__name__', where)} has no "
+                              f"{name!r}")
+        network = getattr(module, name)
+        if not callable(network):
+            raise TargetError(f"{target} is a {type(network).__name__}, not "
+                              f"a network class or factory")
+        yield network
+    finally:
+        if folder is not None and folder in sys.path:
+            sys.path.remove(folder)
+
+
+def _import(where, target):
+    try:
+        if where.endswith(".py"):
+            stem = os.path.splitext(os.path.basename(where))[0]
+            spec = importlib.util.spec_from_file_location(stem, where)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module
+        return importlib.import_module(where)
+    except (Exception, SystemExit) as error:
+        raise TargetError(f"cannot import {target}: "
+                          f"{type(error).__name__}: {error}") from None
