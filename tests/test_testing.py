@@ -21,6 +21,7 @@ import pytest
 
 from fastnet import testing
 from fastnet.reference import Network as Reference
+from fastnet.reference import network2 as reference2
 from fastnet.reference import sigmoid, sigmoid_prime
 from fastnet.testing import tolerances
 
@@ -80,8 +81,10 @@ def matrix_network(mistake=None, dtype=np.float64):
 @pytest.mark.parametrize("target", [
     Reference, Reference([3, 5, 2]).backprop, matrix_network(),
     lambda sizes: matrix_network()(sizes),
-    lambda weights, biases, x, y: matrix_backprop(weights, biases, x, y)],
-    ids=["class", "bound method", "matrix class", "factory", "function"])
+    lambda weights, biases, x, y: matrix_backprop(weights, biases, x, y),
+    reference2.Network([3, 5, 2]).backprop],
+    ids=["class", "bound method", "matrix class", "factory", "function",
+         "network2 cross-entropy"])
 def test_correct_backprops_pass_well_inside_the_tolerance(target):
     report = testing.check_gradient(target)
     assert report.reference_margin < 0.1 and report.fd_margin < 0.1
@@ -197,6 +200,34 @@ def test_training_reports_a_dropped_short_mini_batch():
     with pytest.raises(AssertionError, match="called update_mini_batch 26 "
                        "times in 2 epochs where the reference calls it 28"):
         testing.check_training(DropsLast, order="seed")
+
+
+def test_training_without_steps_to_follow_names_the_epoch():
+    """An SGD that never calls update_mini_batch (like fastnet's compiled
+    loop) is compared after each epoch: reruns find the first bad one."""
+    class Compiled(Reference):
+        def SGD(self, training_data, mini_batch_size, epochs, eta,
+                test_data=None):
+            for j in range(epochs):
+                random.shuffle(training_data)
+                rate = eta * (1.001 if j == 1 else 1.0)
+                for k in range(0, len(training_data), mini_batch_size):
+                    Reference.update_mini_batch(
+                        self, training_data[k:k + mini_batch_size], rate)
+                print(f"Epoch {j} : {self.evaluate(test_data)} / "
+                      f"{len(test_data)}")
+    testing.check_training(Compiled, order="seed", epochs=1)
+    with pytest.raises(AssertionError, match=r"after epoch 1 \(SGD does not "
+                       r"call update_mini_batch.*\), (weights|biases)\[\d\] differs "
+                       r"from the reference's by"):
+        testing.check_training(Compiled, order="seed", epochs=3)
+
+
+def test_float32_training_passes_at_float32s_tolerance():
+    network = matrix_network(dtype=np.float32)
+    testing.check_training(network, order="seed", dtype=np.float32)
+    with pytest.raises(AssertionError, match="epoch 0, mini-batch 0"):
+        testing.check_training(network, order="seed")
 
 
 def test_training_reports_a_different_start_unless_told_to_copy():

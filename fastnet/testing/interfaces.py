@@ -21,6 +21,10 @@ import re
 
 ORDERS = ("book", "seed", "network2")
 
+
+class InterfaceError(ValueError):
+    """The network's ``SGD`` shows another interface than the one asked."""
+
 _EPOCH_LINE = re.compile(r"Epoch\s*(\d+)\s*:\s*(\d+)\s*/\s*(\d+)")
 _NETWORK2_LINE = re.compile(r"Accuracy on evaluation data:\s*(\d+)\s*/\s*"
                             r"(\d+)")
@@ -42,6 +46,13 @@ def sgd_parameter_names(network_type):
     except (TypeError, ValueError):
         return None
     return names[1:] if names and names[0] == "self" else names
+
+
+def refuse_contradiction(network_type, order):
+    """Raise ``InterfaceError`` if ``order_contradiction`` finds one."""
+    problem = order_contradiction(network_type, order)
+    if problem:
+        raise InterfaceError(problem)
 
 
 def order_contradiction(network_type, order):

@@ -19,6 +19,7 @@ import types
 
 import numpy as np
 
+from .compare import CheckFailure
 from .seeding import seed_globals
 
 
@@ -82,7 +83,11 @@ class Subject:
         if self.function:
             return None
         seed_globals(seed)
-        network = self.factory(list(sizes))
+        try:
+            network = self.factory(list(sizes))
+        except Exception as error:
+            raise CheckFailure(f"{self.name}({list(sizes)}) raised "
+                               f"{type(error).__name__}: {error}") from error
         missing = [name for name in ("weights", "biases", self.method)
                    if not hasattr(network, name)]
         if missing:

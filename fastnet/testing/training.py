@@ -22,8 +22,8 @@ import numpy as np
 from . import reference_side, tolerances
 from .cases import check_sizes, nielsen_lists, random_examples
 from .compare import CheckFailure, largest_relative_difference
-from .interfaces import (ORDERS, accuracies, call_sgd, check_order,
-                         order_contradiction)
+from .interfaces import (ORDERS, InterfaceError, accuracies, call_sgd,
+                         check_order, refuse_contradiction)
 from .seeding import numpy_state_digest, preserved_random_state, seed_globals
 from .step import network2_defaults
 
@@ -78,9 +78,7 @@ def check_training(network, sizes=(5, 4, 4, 3), *, epochs=2,
         raise TypeError(f"network must be a class or a factory make(sizes), "
                         f"got {network!r}")
     if isinstance(network, type):
-        problem = order_contradiction(network, order)
-        if problem:
-            raise ValueError(problem)
+        refuse_contradiction(network, order)
     cost, eta, lmbda, _ = network2_defaults(order, "auto", eta, lmbda, None)
     if np.dtype(dtype) not in (np.float32, np.float64):
         raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
@@ -175,21 +173,17 @@ class _Setup:
         def make(sizes):
             nonlocal cost
             net = network(sizes)
-            problem = order_contradiction(type(net), self.order)
-            if problem:
-                raise ValueError(problem)
+            refuse_contradiction(type(net), self.order)
             cost = getattr(getattr(net, "cost", None), "__name__", None)
             return net
         try:
             run = self.train(make, epochs, start)
-        except ValueError as error:
-            if "interface" in str(error):
-                raise
-            raise CheckFailure(f"check_training: {name} raised ValueError: "
-                               f"{error}") from error
+        except InterfaceError:
+            raise
         except Exception as error:
             raise CheckFailure(f"check_training: {name} raised "
-                               f"{type(error).__name__}: {error}") from error
+                               f"{type(error).__name__} while training: "
+                               f"{error}") from error
         return _UserRun(run, cost or "CrossEntropyCost")
 
     def _compare_start(self, run, expected):
@@ -232,13 +226,14 @@ class _Setup:
         return margin, True
 
     def _compare_end(self, run, expected, tolerance, network, start):
-        steps, margin = len(expected.steps), 0.0
-        if not run.steps:
-            margin = tolerance.check(steps, run.weights + run.biases,
-                            expected.weights + expected.biases,
-                            f"after epoch {self.epochs - 1}",
-                            locate=lambda: self._locate(network, start,
-                                                        expected, tolerance))
+        if run.steps:  # followed step by step; SGD may still add its own
+            margin = tolerance.check(
+                len(expected.steps), run.weights + run.biases,
+                expected.weights + expected.biases,
+                f"at the end of SGD (epoch {self.epochs - 1})")
+        else:
+            margin = self._compare_epochs(run, expected, tolerance, network,
+                                          start)
         if run.accuracies != expected.accuracies:
             if len(run.accuracies) != len(expected.accuracies):
                 raise CheckFailure(
@@ -260,16 +255,24 @@ class _Setup:
                 "draws from random (Nielsen: one random.shuffle per epoch)")
         return margin
 
-    def _locate(self, network, start, expected, tolerance):
-        """The first epoch after which the final weights are off."""
-        ends = [self.per_epoch * (e + 1) - 1 for e in range(self.epochs)]
-        for epoch in range(1, self.epochs):
-            run = self._train_user(network, epoch, start).run
-            s = ends[epoch - 1]
-            if tolerance.exceeded(s + 1, run.weights + run.biases,
-                                  expected.steps[s][1]):
-                return epoch - 1
-        return self.epochs - 1
+    def _compare_epochs(self, run, expected, tolerance, network, start):
+        """Without steps to follow, the weights after the last epoch; if
+        they are off, rerun for fewer epochs to find the first bad one."""
+        steps = len(expected.steps)
+        if not tolerance.exceeded(steps, run.weights + run.biases,
+                                  expected.weights + expected.biases):
+            return tolerance.check(steps, run.weights + run.biases,
+                                   expected.weights + expected.biases, "")
+        for epoch in range(1, self.epochs + 1):
+            if epoch < self.epochs:
+                run = self._train_user(network, epoch, start).run
+            s = self.per_epoch * epoch
+            tolerance.check(s, run.weights + run.biases,
+                            expected.steps[s - 1][1],
+                            f"after epoch {epoch - 1} (SGD does not call "
+                            f"update_mini_batch, so only whole epochs are "
+                            f"compared)")
+        raise AssertionError("unreachable: the last epoch was off")
 
 
 _UserRun = namedtuple("_UserRun", "run cost")
@@ -305,7 +308,7 @@ class _Tolerance:
         return largest_relative_difference(actual, expected) > \
             self.bound(steps)
 
-    def check(self, steps, actual, expected, when, locate=None):
+    def check(self, steps, actual, expected, when):
         """Margin used, or a CheckFailure naming the worst layer."""
         bound = self.bound(steps)
         worst, where = 0.0, None
@@ -321,9 +324,6 @@ class _Tolerance:
                 worst = max(worst, error)
         if where is None:
             return worst / bound
-        if locate is not None:
-            when = f"after epoch {locate()} (SGD does not call " \
-                   f"update_mini_batch, so steps cannot be followed)"
         name = "weights" if where < layers else "biases"
         raise CheckFailure(
             f"check_training: {when}, {name}[{where % layers}] differs from "
