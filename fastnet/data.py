@@ -15,7 +15,10 @@ files, gzipped or not, under their canonical names):
 4. the system folder of a distribution package (Debian's
    ``dataset-fashion-mnist`` installs ``/usr/share/datasets/fashion-mnist``);
 5. the user cache, ``$XDG_CACHE_HOME/fastnet/<name>`` (``~/.cache/...``);
-6. else the files are downloaded from public mirrors into the user cache.
+6. else the files are downloaded from public mirrors into the user cache
+   (Fashion-MNIST is not shipped).  Downloads are bounded in time (a
+   deadline per file, not only per network read) and in size (the
+   published size of each file), and a failed one leaves nothing behind.
 
 Every file is checked before use: the gzip stream must be complete, the
 IDX header must have the right magic number and dimensions that match

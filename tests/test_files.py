@@ -168,6 +168,25 @@ def test_sigterm_while_writing_leaves_no_part(tmp_path, handler, returncode):
     assert parts(tmp_path) == [] and not path.exists()
 
 
+@POSIX
+def test_a_writer_killed_outright_is_cleaned_up_by_the_next_save(tmp_path):
+    """kill -9 cannot be caught: the .part stays until the next save of
+    the same file, which finds its writer gone and removes it."""
+    path = tmp_path / "m.npz"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path),
+                               "default"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline() == "writing\n"
+    finally:
+        writer.kill()
+        writer.wait()
+    (left,) = parts(tmp_path)
+    assert left.startswith(f"m.npz.{writer.pid}-")
+    with atomic_write(path) as file:
+        file.write(b"new")
+    assert parts(tmp_path) == [] and path.read_bytes() == b"new"
+
+
 def _dead_pid():
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
