@@ -1,28 +1,41 @@
-"""Slow, obvious NumPy versions of each compiled kernel (STUMPY's naive.py
-pattern): each is the textbook formula, written for the reader, and the
-tests compare the kernels with them.  Layouts as in ``fastnet.kernels``:
-one sample per row."""
+"""Slow, obvious NumPy twins of the compiled kernels (STUMPY's naive.py).
+
+Every compiled function in ``fastnet.kernels`` has a twin here under its
+own name, taking the same arguments and having the same effect: a kernel
+that writes into an array has a twin that writes the same numbers into
+the same array, and a kernel that returns a view has a twin that returns
+the same view.  ``tests/test_kernels.py`` compares each pair.  The twins
+are written for the reader, as Nielsen writes the maths, and call no
+compiled code.
+
+Layout as in ``fastnet.kernels``: one sample per row, so a layer computes
+``a^{l+1} = sigmoid(a^l W^T + b)``; a network is a ``Net(params, sizes,
+offsets)`` record with every layer's weights (C order) then biases in the
+flat vector ``params``; a step's settings are ``Step(eta, decay, cost)``.
+
+The workspace's two error buffers and its scratch row hold intermediate
+results only: twins of the kernels that return their result there
+(``output_layer_error``, ``error_below``) write the same blocks, the
+others (``backward_gradient``, ``backward_step``, ``train_batches``)
+promise only their documented outputs.
+"""
 
 import numpy as np
 
+from fastnet.kernels import CROSS_ENTROPY, QUADRATIC, Net
 
-def sigmoid(z):
-    return 1.0 / (1.0 + np.exp(-z))
-
-
-def sigmoid_prime(z):
-    return sigmoid(z) * (1 - sigmoid(z))
+# -- Nielsen-style lists of matrices, for writing the maths plainly -----------
 
 
 def pack(weights, biases):
-    """Nielsen-style lists of (n_out, n_in) weights and (n_out, 1) biases ->
-    the kernels' flat vector: each layer's weights then its biases."""
+    """Lists of (n_out, n_in) weights and (n_out, 1) biases -> the flat
+    vector: each layer's weights then its biases."""
     return np.concatenate([np.concatenate([w.ravel(), b.ravel()])
                            for w, b in zip(weights, biases)])
 
 
 def unpack(sizes, flat):
-    """Inverse of ``pack``: (weights, biases)."""
+    """Inverse of ``pack``: (weights, biases), views of ``flat``."""
     weights, biases, start = [], [], 0
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
         weights.append(flat[start:start + n_out * n_in].reshape(n_out, n_in))
@@ -40,36 +53,215 @@ def forward(weights, biases, X):
     return activations
 
 
-def gradient(weights, biases, X, Y, cross_entropy=False):
-    """Summed gradient of the cost over the rows of X, by matrix
-    backpropagation: (nabla_w, nabla_b) lists."""
-    activations = forward(weights, biases, X)
+def deltas(weights, activations, Y, cost):
+    """Backpropagation's errors [delta^1, ..., delta^L], each (m, n_l), from
+    every layer's activations and the desired outputs ``Y`` (m, n_out)."""
     a = activations[-1]
-    delta = (a - Y) if cross_entropy else (a - Y) * a * (1 - a)
-    nabla_w, nabla_b = [], []
-    for l in range(len(weights) - 1, -1, -1):
-        nabla_w.insert(0, delta.T @ activations[l])
-        nabla_b.insert(0, delta.sum(axis=0).reshape(-1, 1))
-        if l > 0:
-            a_l = activations[l]
-            delta = (delta @ weights[l]) * a_l * (1 - a_l)
+    delta = (a - Y) * a * (1 - a) if cost == QUADRATIC else a - Y
+    errors = [delta]
+    for l in range(len(weights) - 1, 0, -1):
+        a_l = activations[l]
+        delta = (delta @ weights[l]) * a_l * (1 - a_l)
+        errors.insert(0, delta)
+    return errors
+
+
+def backprop(weights, biases, X, Y, cost):
+    """The cost gradient summed over the rows of X: (nabla_w, nabla_b)."""
+    activations = forward(weights, biases, X)
+    errors = deltas(weights, activations, Y, cost)
+    nabla_w = [d.T @ a for d, a in zip(errors, activations[:-1])]
+    nabla_b = [row_sum(d).reshape(-1, 1) for d in errors]
     return nabla_w, nabla_b
 
 
-def sgd(weights, biases, X, Y, order, batch_size, eta, decay=1.0,
-        cross_entropy=False):
-    """Mini-batch SGD over one epoch in the given sample order; returns new
-    (weights, biases)."""
-    for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
-        nabla_w, nabla_b = gradient(weights, biases, X[rows], Y[rows],
-                                    cross_entropy)
-        step = eta / len(rows)
-        weights = [decay * w - step * nw for w, nw in zip(weights, nabla_w)]
-        biases = [b - step * nb for b, nb in zip(biases, nabla_b)]
-    return weights, biases
+def row_sum(D):
+    """sum_x delta_x: the rows of D added one after another in float64, as
+    the reference adds its per-sample bias gradients."""
+    total = np.zeros(D.shape[1])
+    for row in D:
+        total = total + row
+    return total
 
 
-def quadratic_cost(weights, biases, X, Y):
-    """sum over samples of |a - y|^2 / 2."""
-    return 0.5 * np.sum((forward(weights, biases, X)[-1] - Y) ** 2)
+# -- The network's layout -----------------------------------------------------
+
+
+def param_offsets(sizes):
+    """Where each layer starts in the flat vector; the last entry is the
+    total: layer l has n_{l+1} * n_l weights and n_{l+1} biases."""
+    counts = [n_out * (n_in + 1) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+    return np.array([0] + list(np.cumsum(counts)), np.int64)
+
+
+def make_net(params, sizes):
+    sizes = np.array(sizes, np.int64)
+    return Net(params, sizes, param_offsets(sizes))
+
+
+def layer_weights(flat, net, l):
+    return unpack(net.sizes, flat)[0][l]
+
+
+def layer_biases(flat, net, l):
+    return unpack(net.sizes, flat)[1][l].reshape(-1)
+
+
+# -- Elementwise maths --------------------------------------------------------
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def sigmoid_prime(z):
+    return sigmoid(z) * (1 - sigmoid(z))
+
+
+def activate(Z, b):
+    Z[...] = sigmoid(Z + b)
+
+
+def output_error(A, Y, cost, D):
+    """delta^L = (a - y) sigmoid'(z) for the quadratic cost, a - y for the
+    cross-entropy; sigmoid'(z) = a (1 - a) since a = sigmoid(z)."""
+    if cost == QUADRATIC:
+        D[...] = (A - Y) * (A * (1 - A))
+    else:
+        assert cost == CROSS_ENTROPY
+        D[...] = A - Y
+
+
+def hidden_error(P, A):
+    P[...] = P * (A * (1 - A))
+
+
+# -- One layer's sums ---------------------------------------------------------
+
+
+def sum_rows(D, out):
+    out[...] = row_sum(D)
+
+
+def accumulate_gradient(D, A_in, grad_w, grad_b):
+    grad_w[...] = D.T @ A_in
+    grad_b[...] = row_sum(D)
+
+
+def step_layer(W, b, D, A_in, decay, step, grad_b):
+    """w <- decay w - step sum_x delta_x a_x^T, b <- b - step sum_x delta_x;
+    ``grad_b`` is left holding the bias gradient, as the kernel leaves it."""
+    W[...] = decay * W - step * (D.T @ A_in)
+    grad_b[...] = row_sum(D)
+    b[...] = b - step * grad_b
+
+
+def gather_rows(source, index, first, out):
+    out[...] = source[index[first:first + len(out)]]
+
+
+# -- The workspace: every layer's activations, two error buffers, a row -------
+
+
+def make_workspace(sizes, batch, dtype_like):
+    dtype, widest = dtype_like.dtype, max(sizes)
+    act_offsets = np.array([0] + list(np.cumsum([batch * n for n in sizes])),
+                           np.int64)
+    return (np.empty(act_offsets[-1], dtype), act_offsets,
+            np.empty(batch * widest, dtype), np.empty(batch * widest, dtype),
+            np.empty(widest, dtype))
+
+
+def block(buffer, start, m, width):
+    return buffer[start:start + m * width].reshape(m, width)
+
+
+def activations(workspace, net, l, m):
+    acts, act_offsets = workspace[0], workspace[1]
+    return block(acts, act_offsets[l], m, net.sizes[l])
+
+
+def all_activations(workspace, net, m):
+    """[a^0, ..., a^L] of the first ``m`` samples, views of the workspace."""
+    return [activations(workspace, net, l, m) for l in range(len(net.sizes))]
+
+
+def forward_pass(net, workspace, m):
+    """a^{l+1} = sigmoid(a^l W^T + b) for each layer, into the workspace."""
+    weights, biases = unpack(net.sizes, net.params)
+    for l, (w, b) in enumerate(zip(weights, biases)):
+        a = activations(workspace, net, l, m)
+        activations(workspace, net, l + 1, m)[...] = sigmoid(a @ w.T + b.T)
+
+
+def output_layer_error(net, workspace, m, Y, cost):
+    """delta^L, written at the start of the first error buffer."""
+    L = len(net.sizes) - 1
+    D = block(workspace[2], 0, m, net.sizes[L])
+    output_error(activations(workspace, net, L, m), Y, cost, D)
+    return D
+
+
+def error_below(net, workspace, l, D, m):
+    """delta^l = (delta^{l+1} W^{l+1}) sigmoid'(z^l), written at the start
+    of whichever error buffer ``D`` = delta^{l+1} is not in."""
+    errors_a, errors_b = workspace[2], workspace[3]
+    spare = errors_b if np.shares_memory(D, errors_a) else errors_a
+    below = block(spare, 0, m, net.sizes[l])
+    a_l = activations(workspace, net, l, m)
+    below[...] = (D @ layer_weights(net.params, net, l)) * a_l * (1 - a_l)
+    return below
+
+
+def backward_gradient(net, workspace, m, Y, cost, grad):
+    weights, _ = unpack(net.sizes, net.params)
+    a = all_activations(workspace, net, m)
+    errors = deltas(weights, a, Y, cost)
+    for l, (d, a_in) in enumerate(zip(errors, a)):
+        accumulate_gradient(d, a_in, layer_weights(grad, net, l),
+                            layer_biases(grad, net, l))
+
+
+def backward_step(net, workspace, m, Y, step):
+    """Every layer's error from the weights before the step, then the step
+    w <- decay w - (eta / m) sum_x delta_x a_x^T, b <- b - (eta / m) sum_x
+    delta_x."""
+    weights, biases = unpack(net.sizes, net.params)
+    a = all_activations(workspace, net, m)
+    errors = deltas(weights, a, Y, step.cost)
+    for w, b, d, a_in in zip(weights, biases, errors, a):
+        w[...] = step.decay * w - (step.eta / m) * (d.T @ a_in)
+        b[...] = b - (step.eta / m) * row_sum(d).reshape(-1, 1)
+
+
+# -- Whole passes over data: Nielsen's loops, without the workspace -----------
+
+
+def train_batches(net, X, Y, order, batch_size, first, stop, step):
+    """Mini-batch SGD over batches first .. stop-1 of the epoch whose sample
+    order is ``order``; inputs are cast to the parameters' dtype."""
+    weights, biases = unpack(net.sizes, net.params)
+    dtype = net.params.dtype
+    for k in range(first, stop):
+        rows = order[k * batch_size:(k + 1) * batch_size]
+        nabla_w, nabla_b = backprop(weights, biases, X[rows].astype(dtype),
+                                    Y[rows].astype(dtype), step.cost)
+        m = len(rows)
+        for w, b, nw, nb in zip(weights, biases, nabla_w, nabla_b):
+            w[...] = step.decay * w - (step.eta / m) * nw
+            b[...] = b - (step.eta / m) * nb
+
+
+def gradient(net, X, Y, cost):
+    dtype = net.params.dtype
+    weights, biases = unpack(net.sizes, net.params)
+    nabla_w, nabla_b = backprop(weights, biases, X.astype(dtype),
+                                Y.astype(dtype), cost)
+    return pack(nabla_w, nabla_b).astype(dtype)
+
+
+def feedforward(net, X):
+    """The output layer's activations (the kernel's blocks of rows only
+    bound its memory: the numbers are those of one pass over all rows)."""
+    weights, biases = unpack(net.sizes, net.params)
+    return forward(weights, biases, X.astype(net.params.dtype))[-1]

@@ -1,212 +1,580 @@
-"""Each compiled kernel against its NumPy formula (tests/naive.py).
+"""Each compiled kernel against its naive twin (tests/naive.py).
 
-Elementwise kernels use the same operations in the same order as the
-formula, so they agree to a few ulp (NumPy's and LLVM's exp may differ in
-the last bit): rtol 1e-15.  Kernels that call BLAS sum in a different
-order from NumPy's matmul; a sum of k terms then differs by up to about
-k * 2^-53 of its scale, so they are held to 1e-13 (k <= 784 here).
+Every compiled function in ``fastnet.kernels`` has a twin of the same name
+in ``naive`` and a test here registered for it with ``@compares``;
+``test_every_kernel_has_a_twin_and_a_test`` fails when a kernel is added
+without both.  Kernel and twin run on copies of the same arrays, in
+float64 and in float32, over a sweep of layer sizes and batch sizes.
+
+Tolerances, relative to the largest entry (``support.relative_error``);
+eps is 2^-52 ~ 2.2e-16 in float64 and 2^-23 ~ 1.2e-7 in float32.  Each
+twin computes in the kernel's own dtype, so only rounding order differs:
+
+* Exact (0): layout (offsets, views, workspace shapes), gathering rows
+  (a copy with one cast) and the bias sums, which kernel and twin both
+  add row after row in float64 before one rounding.
+* Elementwise, float64 1e-15 (~5 eps) / float32 1e-6 (~8 eps): the same
+  few operations on each entry; only the last bit of ``exp`` (NumPy's
+  and LLVM's) and where a mixed float32/float64 expression rounds
+  differ, so a few ulp (measured: 2.5 eps at most, in sigmoid).
+* BLAS sums, float64 1e-13 / float32 1e-5: a product sums k terms (k up
+  to 784 here) in BLAS's order, not NumPy's; a rounding error of about
+  eps per partial sum grows like sqrt(k) on average and k at worst,
+  measured against the scale of the terms.  1e-13 is ~450 eps and 1e-5
+  ~80 float32 eps: sqrt(784) = 28 times a few roundings per layer, no
+  more (measured: 1.7e-15 / 1.1e-6, in feedforward through 784 inputs).
+* A whole run of SGD, float64 1e-13 / float32 1e-5, the BLAS tolerance
+  (tightened from 1e-12 / 1e-4 when the twin was float64 only: a
+  float32 kernel was then also measured against float64 arithmetic).
+  Each of its up to 10 steps moves the parameters by (eta / m) times a
+  gradient, small against the parameters themselves, so the steps'
+  rounding adds little to that of the forward pass's sums (measured
+  over 30 seeds of these runs: 4.2e-15 / 1.1e-6 at worst, at 784
+  inputs).
+
+The planted-mistake tests show each tolerance is far below the effect
+of a real mistake (a sample dropped from a mini-batch, eta used for
+eta / m, errors back-propagated through already-stepped weights, a
+sample missing from a gradient, the wrong sigmoid' in the output error).
 """
+
+import inspect
+import re
 
 import numpy as np
 import pytest
+from numba.core.registry import CPUDispatcher
 
 import naive
 from fastnet import kernels
-from support import relative_error
+from fastnet.kernels import CROSS_ENTROPY, QUADRATIC, Net, Step
+from support import assert_layers_close, relative_error
 
 FLOATS = [np.float64, np.float32]
-# float32 agrees with its own NumPy formula to a few float32 ulp.
 ELEMENTWISE_RTOL = {np.float64: 1e-15, np.float32: 1e-6}
 SUM_RTOL = {np.float64: 1e-13, np.float32: 1e-5}
+SGD_RTOL = SUM_RTOL
+COSTS = [QUADRATIC, CROSS_ENTROPY]
 
 SIZES = [[1, 1], [3, 2], [5, 4, 3], [7, 6, 5, 4], [784, 30, 10]]
+# (rows, columns) of the elementwise kernels' arrays.
+SHAPES = [(1, 1), (7, 5), (10, 30), (3, 784)]
+
+#: kernel name -> names of the tests comparing it with its twin.
+COMPARED = {}
 
 
-def random_params(sizes, rng, dtype=np.float64):
+def compares(*names):
+    """Register the decorated test as comparing these kernels with their
+    twins."""
+    def register(test):
+        for name in names:
+            COMPARED.setdefault(name, []).append(test)
+        return test
+    return register
+
+
+def compiled_kernels():
+    """Names of the Numba-compiled functions defined in fastnet.kernels."""
+    return sorted(name for name, obj in vars(kernels).items()
+                  if isinstance(obj, CPUDispatcher)
+                  and obj.py_func.__module__ == kernels.__name__)
+
+
+def test_every_kernel_has_a_twin_and_a_test():
+    names = compiled_kernels() + ["make_net"]
+    assert {"train_batches", "backward_step", "sigmoid"} <= set(names)
+    for name in names:
+        twin = getattr(naive, name, None)
+        assert callable(twin), f"tests/naive.py has no twin {name}"
+        assert name in COMPARED, f"no test here is registered for {name}"
+        for test in COMPARED[name]:
+            source = inspect.getsource(test)
+            for module in ("kernels", "naive"):
+                assert re.search(rf"\b{module}\.{name}\b", source), \
+                    f"{test.__name__} does not use {module}.{name}"
+    assert set(COMPARED) <= set(names), "registered for no such kernel"
+
+
+def test_twins_call_no_compiled_code():
+    assert "kernels" not in vars(naive)
+    assert not [name for name, obj in vars(naive).items()
+                if isinstance(obj, CPUDispatcher)]
+
+
+# -- Helpers ------------------------------------------------------------------
+
+
+def random_net(sizes, rng, dtype=np.float64):
     weights = [rng.standard_normal((y, x)) for x, y in zip(sizes[:-1],
                                                             sizes[1:])]
     biases = [rng.standard_normal((y, 1)) for y in sizes[1:]]
-    return weights, biases, naive.pack(weights, biases).astype(dtype)
+    return kernels.make_net(naive.pack(weights, biases).astype(dtype), sizes)
 
 
-def test_sigmoid_matches_formula_including_saturation():
-    z = np.concatenate([np.linspace(-50, 50, 1001), [-800.0, 800.0, 0.0]])
+def layers(sizes, flat):
+    """Every layer's weights, then every layer's biases, of ``flat``."""
+    weights, biases = naive.unpack(sizes, flat)
+    return weights + biases
+
+
+def copy_net(net):
+    return Net(net.params.copy(), net.sizes, net.offsets)
+
+
+def zeroed_workspace(net, batch):
+    """A kernel-made workspace with every buffer zeroed, so that whole
+    buffers can be compared afterwards (and writes outside a block show)."""
+    workspace = kernels.make_workspace(net.sizes, batch, net.params)
+    for buffer in (workspace[0], workspace[2], workspace[3], workspace[4]):
+        buffer[:] = 0
+    return workspace
+
+
+def copy_workspace(workspace):
+    return tuple(buffer.copy() for buffer in workspace)
+
+
+def place(view, buffer):
+    """(offset in elements into ``buffer``, shape, strides) of ``view``, a
+    view into ``buffer``; None if it is not one."""
+    if not np.shares_memory(view, buffer):
+        return None
+    offset = (view.ctypes.data - buffer.ctypes.data) // buffer.itemsize
+    return offset, view.shape, view.strides
+
+
+def assert_same_view(view, twin, buffer):
+    """``view`` and ``twin`` are the same block of ``buffer``."""
+    assert place(view, buffer) is not None
+    assert place(view, buffer) == place(twin, buffer)
+
+
+def after_forward_pass(sizes, dtype, m, batch, seed):
+    """A network and a workspace holding the activations of ``m`` random
+    samples (the kernel's forward pass, so later kernels start equal),
+    desired outputs ``Y`` (m, n_out)."""
+    rng = np.random.default_rng(seed)
+    net = random_net(sizes, rng, dtype)
+    workspace = zeroed_workspace(net, batch)
+    naive.activations(workspace, net, 0, m)[...] = rng.random((m, sizes[0]))
+    kernels.forward_pass(net, workspace, m)
+    Y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], m)].astype(dtype)
+    return net, workspace, Y
+
+
+# -- Layout -------------------------------------------------------------------
+
+
+@compares("param_offsets", "make_net", "layer_weights", "layer_biases")
+@pytest.mark.parametrize("sizes", SIZES)
+def test_layout(sizes):
+    params = np.arange(naive.param_offsets(sizes)[-1], dtype=np.float64)
+    np.testing.assert_array_equal(kernels.param_offsets(np.array(sizes)),
+                                  naive.param_offsets(sizes))
+    net, twin_net = kernels.make_net(params, sizes), naive.make_net(params,
+                                                                   sizes)
+    assert net.params is params and twin_net.params is params
+    for field in ("sizes", "offsets"):
+        assert getattr(net, field).dtype == np.int64
+        np.testing.assert_array_equal(getattr(net, field),
+                                      getattr(twin_net, field))
+    for l in range(len(sizes) - 1):
+        for view, twin in ((kernels.layer_weights(params, net, l),
+                            naive.layer_weights(params, net, l)),
+                           (kernels.layer_biases(params, net, l),
+                            naive.layer_biases(params, net, l))):
+            assert_same_view(view, twin, params)
+
+
+# -- Elementwise maths --------------------------------------------------------
+
+
+@compares("sigmoid", "sigmoid_prime")
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_sigmoid_including_saturation(dtype):
+    z = np.concatenate([np.linspace(-50, 50, 1001),
+                        [-800.0, 800.0, 0.0]]).astype(dtype)
     with np.errstate(over="ignore"):
-        expected = naive.sigmoid(z)
-        expected_prime = naive.sigmoid_prime(z)
-    assert relative_error(kernels.sigmoid(z), expected) <= 1e-15
-    assert relative_error(kernels.sigmoid_prime(z), expected_prime) <= 1e-15
+        assert relative_error(kernels.sigmoid(z), naive.sigmoid(z)) <= \
+            ELEMENTWISE_RTOL[dtype]
+        assert relative_error(kernels.sigmoid_prime(z),
+                              naive.sigmoid_prime(z)) <= \
+            ELEMENTWISE_RTOL[dtype]
     assert kernels.sigmoid(-800.0) == 0.0 and kernels.sigmoid(800.0) == 1.0
     assert kernels.sigmoid(0.0) == 0.5 and kernels.sigmoid_prime(0.0) == 0.25
 
 
+def in_place(kernel, twin, arrays, written):
+    """Run ``kernel`` and ``twin`` on copies of ``arrays`` and return the
+    two versions of ``arrays[written]``."""
+    ours, theirs = [a.copy() for a in arrays], [a.copy() for a in arrays]
+    kernel(*ours)
+    twin(*theirs)
+    return ours[written], theirs[written]
+
+
+@compares("activate")
 @pytest.mark.parametrize("dtype", FLOATS)
-def test_activate_adds_bias_then_squashes(dtype):
+@pytest.mark.parametrize("shape", SHAPES)
+def test_activate(dtype, shape):
     rng = np.random.default_rng(1)
-    Z = rng.standard_normal((7, 5)).astype(dtype) * 4
-    b = rng.standard_normal(5).astype(dtype)
-    expected = naive.sigmoid(Z.astype(np.float64) + b)
-    kernels.activate(Z, b)
-    assert relative_error(Z, expected) <= ELEMENTWISE_RTOL[dtype]
+    Z = (4 * rng.standard_normal(shape)).astype(dtype)
+    b = rng.standard_normal(shape[1]).astype(dtype)
+    ours, theirs = in_place(kernels.activate, naive.activate, [Z, b], 0)
+    assert relative_error(ours, theirs) <= ELEMENTWISE_RTOL[dtype]
 
 
+@compares("output_error")
 @pytest.mark.parametrize("dtype", FLOATS)
-@pytest.mark.parametrize("cost", [kernels.QUADRATIC, kernels.CROSS_ENTROPY])
-def test_output_error(dtype, cost):
+@pytest.mark.parametrize("cost", COSTS)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_output_error(dtype, cost, shape):
     rng = np.random.default_rng(2)
-    A = rng.random((6, 4)).astype(dtype)
-    Y = np.eye(4)[rng.integers(0, 4, 6)].astype(dtype)
-    D = np.empty_like(A)
+    A = rng.random(shape).astype(dtype)
+    Y = np.eye(shape[1])[rng.integers(0, shape[1], shape[0])].astype(dtype)
+    D, twin_D = np.full_like(A, np.nan), np.full_like(A, np.nan)
     kernels.output_error(A, Y, cost, D)
-    a, y = A.astype(np.float64), Y.astype(np.float64)
-    expected = (a - y) * (a * (1 - a)) if cost == kernels.QUADRATIC else a - y
-    assert relative_error(D, expected) <= ELEMENTWISE_RTOL[dtype]
+    naive.output_error(A, Y, cost, twin_D)
+    assert relative_error(D, twin_D) <= ELEMENTWISE_RTOL[dtype]
 
 
 def test_output_error_uses_sigmoid_prime_of_z():
     """delta^L = (a - y) sigmoid'(z): the kernel takes sigmoid'(z) as
-    a (1 - a) from the activation, the reference from z."""
+    a (1 - a) from the activation, Nielsen from z."""
     z = np.linspace(-8, 8, 12).reshape(3, 4)
     A, Y = naive.sigmoid(z), np.zeros((3, 4))
     D = np.empty_like(A)
-    kernels.output_error(A, Y, kernels.QUADRATIC, D)
+    kernels.output_error(A, Y, QUADRATIC, D)
     assert relative_error(D, A * naive.sigmoid_prime(z)) <= 1e-15
 
 
+@compares("hidden_error")
 @pytest.mark.parametrize("dtype", FLOATS)
-def test_hidden_error(dtype):
+@pytest.mark.parametrize("shape", SHAPES)
+def test_hidden_error(dtype, shape):
     rng = np.random.default_rng(3)
-    P = rng.standard_normal((5, 3)).astype(dtype)
-    A = rng.random((5, 3)).astype(dtype)
-    expected = P.astype(np.float64) * (A * (1.0 - A.astype(np.float64)))
-    kernels.hidden_error(P, A)
-    assert relative_error(P, expected) <= ELEMENTWISE_RTOL[dtype]
+    P = rng.standard_normal(shape).astype(dtype)
+    A = rng.random(shape).astype(dtype)
+    ours, theirs = in_place(kernels.hidden_error, naive.hidden_error, [P, A],
+                            0)
+    assert relative_error(ours, theirs) <= ELEMENTWISE_RTOL[dtype]
 
 
+# -- One layer's sums ---------------------------------------------------------
+
+LAYERS = [(1, 1, 1), (10, 784, 30), (3, 5, 2), (100, 30, 10)]  # m, n_in, n_out
+
+
+def layer_arrays(m, n_in, n_out, dtype, seed):
+    """A layer's errors D (m, n_out) and inputs A (m, n_in)."""
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((m, n_out)).astype(dtype),
+            rng.random((m, n_in)).astype(dtype))
+
+
+@compares("sum_rows")
 @pytest.mark.parametrize("dtype", FLOATS)
-@pytest.mark.parametrize("m, n_in, n_out", [(1, 1, 1), (10, 784, 30),
-                                            (3, 5, 2), (100, 30, 10)])
+@pytest.mark.parametrize("m, n_in, n_out", LAYERS)
+def test_sum_rows_adds_in_order_exactly(dtype, m, n_in, n_out):
+    D, _ = layer_arrays(m, n_in, n_out, dtype, seed=4)
+    out, twin_out = np.full(n_out, np.nan, dtype), np.full(n_out, np.nan,
+                                                           dtype)
+    kernels.sum_rows(D, out)
+    naive.sum_rows(D, twin_out)
+    np.testing.assert_array_equal(out, twin_out)
+
+
+@compares("accumulate_gradient")
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("m, n_in, n_out", LAYERS)
 def test_accumulate_gradient(dtype, m, n_in, n_out):
-    rng = np.random.default_rng(4)
-    D = rng.standard_normal((m, n_out)).astype(dtype)
-    A = rng.random((m, n_in)).astype(dtype)
-    grad_w = np.full((n_out, n_in), np.nan, dtype)
-    grad_b = np.full(n_out, np.nan, dtype)
-    kernels.accumulate_gradient(D, A, grad_w, grad_b)
-    assert relative_error(grad_w, D.T.astype(np.float64) @ A) <= \
-        SUM_RTOL[dtype]
-    # The bias gradient is summed sample by sample, as the reference adds.
-    expected_b = np.zeros(n_out)
-    for row in D.astype(np.float64):
-        expected_b = expected_b + row
-    assert relative_error(grad_b, expected_b) <= SUM_RTOL[dtype]
-    if dtype == np.float64:
-        np.testing.assert_array_equal(grad_b, expected_b)
+    D, A = layer_arrays(m, n_in, n_out, dtype, seed=5)
+    grads = [np.full((n_out, n_in), np.nan, dtype),
+             np.full(n_out, np.nan, dtype)]
+    twins = [g.copy() for g in grads]
+    kernels.accumulate_gradient(D, A, *grads)
+    naive.accumulate_gradient(D, A, *twins)
+    assert relative_error(grads[0], twins[0]) <= SUM_RTOL[dtype]
+    np.testing.assert_array_equal(grads[1], twins[1])
 
 
+@compares("step_layer")
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("decay", [1.0, 0.999])
-@pytest.mark.parametrize("m, n_in, n_out", [(1, 1, 1), (10, 784, 30),
-                                            (7, 5, 3)])
-def test_step_layer_is_the_update_formula(dtype, decay, m, n_in, n_out):
-    """w <- decay w - step D^T A, b <- b - step sum(D), in one BLAS call.
-    The weight update sums m products per entry in BLAS order, so it is
-    held to the BLAS tolerance; the bias update is the reference's
-    expression, bit for bit in float64."""
-    rng = np.random.default_rng(5)
+@pytest.mark.parametrize("m, n_in, n_out", LAYERS)
+def test_step_layer(dtype, decay, m, n_in, n_out):
+    """The weight update sums m products per entry in BLAS's order (BLAS
+    tolerance); the bias update and the bias gradient left in the
+    scratch row are the same expressions (bit for bit in float64)."""
+    D, A = layer_arrays(m, n_in, n_out, dtype, seed=6)
+    rng = np.random.default_rng(7)
     W = rng.standard_normal((n_out, n_in)).astype(dtype)
     b = rng.standard_normal(n_out).astype(dtype)
-    D = rng.standard_normal((m, n_out)).astype(dtype)
-    A = rng.random((m, n_in)).astype(dtype)
-    step = 3.0 / m
-    w64, b64, d64, a64 = (x.astype(np.float64) for x in (W, b, D, A))
-    expected_w = decay * w64 - step * (d64.T @ a64)
-    grad_b = np.zeros(n_out)
-    for row in d64:  # the reference adds sample by sample
-        grad_b = grad_b + row
-    expected_b = b64 - step * grad_b
-    kernels.step_layer(W, b, D, A, decay, step, np.empty(n_out, dtype))
-    assert relative_error(W, expected_w) <= SUM_RTOL[dtype]
-    assert relative_error(b, expected_b) <= SUM_RTOL[dtype]
+    arrays = [W, b, D, A]
+    ours, theirs = [a.copy() for a in arrays], [a.copy() for a in arrays]
+    rows = [np.full(n_out, np.nan, dtype) for _ in range(2)]
+    kernels.step_layer(*ours, decay, 3.0 / m, rows[0])
+    naive.step_layer(*theirs, decay, 3.0 / m, rows[1])
+    assert relative_error(ours[0], theirs[0]) <= SUM_RTOL[dtype]
+    np.testing.assert_array_equal(rows[0], rows[1])
     if dtype == np.float64:
-        np.testing.assert_array_equal(b, expected_b)
+        np.testing.assert_array_equal(ours[1], theirs[1])
+    assert relative_error(ours[1], theirs[1]) <= ELEMENTWISE_RTOL[dtype]
 
 
-def test_gather_rows_casts_and_follows_the_index():
-    source = np.arange(20, dtype=np.float32).reshape(5, 4) / 3
+@compares("gather_rows")
+@pytest.mark.parametrize("source_dtype", FLOATS)
+@pytest.mark.parametrize("out_dtype", FLOATS)
+@pytest.mark.parametrize("first, rows", [(0, 1), (1, 3), (0, 5), (4, 1)])
+def test_gather_rows_casts_and_follows_the_index(source_dtype, out_dtype,
+                                                 first, rows):
+    source = (np.arange(20, dtype=np.float64).reshape(5, 4) / 3).astype(
+        source_dtype)
     index = np.array([4, 0, 2, 2, 1])
-    out = np.empty((3, 4))
-    kernels.gather_rows(source, index, 1, out)
-    np.testing.assert_array_equal(out, source[index[1:4]].astype(np.float64))
+    out, twin_out = (np.full((rows, 4), np.nan, out_dtype) for _ in range(2))
+    kernels.gather_rows(source, index, first, out)
+    naive.gather_rows(source, index, first, twin_out)
+    np.testing.assert_array_equal(out, twin_out)
 
 
-@pytest.mark.parametrize("sizes", SIZES)
-def test_param_offsets_and_views(sizes):
-    rng = np.random.default_rng(6)
-    weights, biases, params = random_params(sizes, rng)
-    sizes_array = np.array(sizes)
-    offsets = kernels.param_offsets(sizes_array)
-    assert offsets[-1] == params.size
-    for l, (w, b) in enumerate(zip(weights, biases)):
-        np.testing.assert_array_equal(
-            kernels.layer_weights(params, sizes_array, offsets, l), w)
-        np.testing.assert_array_equal(
-            kernels.layer_biases(params, sizes_array, offsets, l), b.ravel())
+# -- The workspace ------------------------------------------------------------
 
 
+@compares("make_workspace", "block", "activations")
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("sizes", SIZES)
-@pytest.mark.parametrize("m", [1, 5, kernels.FORWARD_BLOCK + 3])
-def test_feedforward(dtype, sizes, m):
-    rng = np.random.default_rng(7)
-    weights, biases, params = random_params(sizes, rng, dtype)
-    X = rng.random((m, sizes[0])).astype(dtype)
-    weights, biases = naive.unpack(sizes, params.astype(np.float64))
-    expected = naive.forward(weights, biases, X.astype(np.float64))[-1]
-    out = kernels.feedforward(params, np.array(sizes), X)
-    assert out.dtype == dtype
-    assert relative_error(out, expected) <= SUM_RTOL[dtype]
+@pytest.mark.parametrize("batch", [1, 10])
+def test_workspace_layout(dtype, sizes, batch):
+    net = kernels.make_net(np.zeros(naive.param_offsets(sizes)[-1], dtype),
+                           sizes)
+    workspace = kernels.make_workspace(net.sizes, batch, net.params)
+    twin = naive.make_workspace(net.sizes, batch, net.params)
+    assert len(workspace) == len(twin)
+    for buffer, twin_buffer in zip(workspace, twin):
+        assert (buffer.shape, buffer.dtype) == (twin_buffer.shape,
+                                                twin_buffer.dtype)
+    np.testing.assert_array_equal(workspace[1], twin[1])
+    acts = workspace[0]
+    for m in {1, batch}:
+        for l in range(len(sizes)):
+            assert_same_view(kernels.activations(workspace, net, l, m),
+                             naive.activations(workspace, net, l, m), acts)
+            start = workspace[1][l]
+            assert_same_view(kernels.block(acts, start, m, sizes[l]),
+                             naive.block(acts, start, m, sizes[l]), acts)
 
 
-@pytest.mark.parametrize("cost", [kernels.QUADRATIC, kernels.CROSS_ENTROPY])
+@compares("forward_pass")
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("sizes", SIZES)
+@pytest.mark.parametrize("m, batch", [(1, 1), (3, 5), (12, 12)])
+def test_forward_pass(dtype, sizes, m, batch):
+    rng = np.random.default_rng(8)
+    net = random_net(sizes, rng, dtype)
+    workspace = zeroed_workspace(net, batch)
+    naive.activations(workspace, net, 0, m)[...] = rng.random((m, sizes[0]))
+    twin = copy_workspace(workspace)
+    kernels.forward_pass(net, workspace, m)
+    naive.forward_pass(net, twin, m)
+    # Whole buffers: rows m .. batch-1 must stay untouched (zero).
+    assert_layers_close(
+        [naive.activations(workspace, net, l, batch)
+         for l in range(len(sizes))],
+        [naive.activations(twin, net, l, batch) for l in range(len(sizes))],
+        SUM_RTOL[dtype])
+
+
+def assert_same_errors(workspace, twin, dtype):
+    """Both error buffers equal, to the tolerance of the sums behind them."""
+    for k in (2, 3):
+        assert relative_error(workspace[k], twin[k]) <= SUM_RTOL[dtype]
+
+
+@compares("output_layer_error", "error_below")
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("cost", COSTS)
+@pytest.mark.parametrize("sizes", SIZES)
+@pytest.mark.parametrize("m, batch", [(1, 1), (3, 5), (12, 12)])
+def test_errors_layer_by_layer(dtype, cost, sizes, m, batch):
+    """delta^L, then delta^l for each hidden layer from the one above,
+    each written in the error buffer the one above is not in."""
+    net, workspace, Y = after_forward_pass(sizes, dtype, m, batch, seed=9)
+    twin = copy_workspace(workspace)
+    D = kernels.output_layer_error(net, workspace, m, Y, cost)
+    twin_D = naive.output_layer_error(net, twin, m, Y, cost)
+    for l in range(len(sizes) - 2, -1, -1):
+        places = [place(D, buffer) for buffer in workspace[2:4]]
+        assert places.count(None) == 1
+        assert places == [place(twin_D, buffer) for buffer in twin[2:4]]
+        assert_same_errors(workspace, twin, dtype)
+        if l > 0:
+            D = kernels.error_below(net, workspace, l, D, m)
+            twin_D = naive.error_below(net, twin, l, twin_D, m)
+
+
+@compares("backward_gradient")
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("cost", COSTS)
+@pytest.mark.parametrize("sizes", SIZES)
+@pytest.mark.parametrize("m, batch", [(1, 1), (3, 5), (12, 12)])
+def test_backward_gradient(dtype, cost, sizes, m, batch):
+    net, workspace, Y = after_forward_pass(sizes, dtype, m, batch, seed=10)
+    grad = np.full_like(net.params, np.nan)
+    twin_grad = grad.copy()
+    kernels.backward_gradient(net, workspace, m, Y, cost, grad)
+    naive.backward_gradient(net, copy_workspace(workspace), m, Y, cost,
+                            twin_grad)
+    assert_layers_close(layers(sizes, grad), layers(sizes, twin_grad),
+                        SUM_RTOL[dtype])
+
+
+@compares("backward_step")
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("step", [Step(3.0, 1.0, QUADRATIC),
+                                  Step(0.5, 0.999, CROSS_ENTROPY)])
+@pytest.mark.parametrize("sizes", SIZES)
+@pytest.mark.parametrize("m, batch", [(1, 1), (3, 5), (12, 12)])
+def test_backward_step(dtype, step, sizes, m, batch):
+    net, workspace, Y = after_forward_pass(sizes, dtype, m, batch, seed=11)
+    twin_net = copy_net(net)
+    acts = workspace[0].copy()
+    kernels.backward_step(net, workspace, m, Y, step)
+    naive.backward_step(twin_net, copy_workspace(workspace), m, Y, step)
+    assert relative_error(net.params, twin_net.params) <= SUM_RTOL[dtype]
+    np.testing.assert_array_equal(workspace[0], acts)
+
+
+# -- Whole passes over data ---------------------------------------------------
+
+
+def labelled_data(sizes, n, seed):
+    """``n`` random inputs (float32, as the loaders give) and one-hot
+    desired outputs (float64)."""
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, sizes[0])).astype(np.float32)
+    return X, np.eye(sizes[-1])[rng.integers(0, sizes[-1], n)]
+
+
+SGD_RUNS = [([5, 4, 3], 1, 7), ([5, 4, 3], 3, 10), ([7, 6, 5, 4], 4, 16),
+            ([20, 10], 7, 30), ([784, 30, 10], 10, 95)]  # sizes, batch, n
+
+
+@compares("train_batches")
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("step", [Step(3.0, 1.0, QUADRATIC),
+                                  Step(0.5, 0.999, CROSS_ENTROPY)])
+@pytest.mark.parametrize("sizes, batch_size, n", SGD_RUNS)
+def test_train_batches(dtype, step, sizes, batch_size, n):
+    """Two calls covering the epoch (as the networks make them) against
+    the twin's one call over all of it."""
+    net = random_net(sizes, np.random.default_rng(12), dtype)
+    X, Y = labelled_data(sizes, n, seed=13)
+    order = np.random.default_rng(14).permutation(n)
+    twin_net = copy_net(net)
+    batches = -(-n // batch_size)
+    for first, stop in ((0, batches // 2), (batches // 2, batches)):
+        kernels.train_batches(net, X, Y, order, batch_size, first, stop,
+                              step)
+    naive.train_batches(twin_net, X, Y, order, batch_size, 0, batches, step)
+    assert relative_error(net.params, twin_net.params) <= SGD_RTOL[dtype]
+
+
+@compares("gradient")
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("cost", COSTS)
 @pytest.mark.parametrize("sizes", SIZES)
 @pytest.mark.parametrize("m", [1, 3, 12])
-def test_gradient(cost, sizes, m):
-    rng = np.random.default_rng(8)
-    weights, biases, params = random_params(sizes, rng)
-    X = rng.random((m, sizes[0]))
-    Y = rng.random((m, sizes[-1]))
-    grad_w, grad_b = naive.unpack(
-        sizes, kernels.gradient(params, np.array(sizes), X, Y, cost))
-    expected_w, expected_b = naive.gradient(
-        weights, biases, X, Y, cross_entropy=cost == kernels.CROSS_ENTROPY)
-    for actual, expected in zip(grad_w + grad_b, expected_w + expected_b):
-        assert relative_error(actual, expected) <= 1e-13
+def test_gradient(dtype, cost, sizes, m):
+    net = random_net(sizes, np.random.default_rng(15), dtype)
+    X, Y = labelled_data(sizes, m, seed=16)
+    grad = kernels.gradient(net, X, Y, cost)
+    assert grad.dtype == dtype
+    assert_layers_close(layers(sizes, grad),
+                        layers(sizes, naive.gradient(net, X, Y, cost)),
+                        SUM_RTOL[dtype])
+
+
+@compares("feedforward")
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("x_dtype", FLOATS)
+@pytest.mark.parametrize("sizes", SIZES)
+@pytest.mark.parametrize("m", [1, 5, kernels.FORWARD_BLOCK + 3])
+def test_feedforward(dtype, x_dtype, sizes, m):
+    net = random_net(sizes, np.random.default_rng(17), dtype)
+    X = np.random.default_rng(18).random((m, sizes[0])).astype(x_dtype)
+    out = kernels.feedforward(net, X)
+    assert out.dtype == dtype
+    assert relative_error(out, naive.feedforward(net, X)) <= SUM_RTOL[dtype]
+
+
+# -- The tolerances catch real mistakes ---------------------------------------
+
+
+def sgd_dropping_a_sample(net, X, Y, order, batch_size, step):
+    """Each mini-batch's last sample left out."""
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size][:-1]
+        naive.train_batches(net, X, Y, rows, len(rows), 0, 1, step)
+
+
+def sgd_with_eta_not_divided_by_m(net, X, Y, order, batch_size, step):
+    """The step eta * sum of gradients instead of eta / m times it."""
+    batches = -(-len(order) // batch_size)
+    naive.train_batches(net, X, Y, order, batch_size, 0, batches,
+                        Step(step.eta * batch_size, step.decay, step.cost))
+
+
+def sgd_back_propagating_through_stepped_weights(net, X, Y, order,
+                                                 batch_size, step):
+    """Each layer stepped before the error below it is computed from its
+    weights: the ordering ``backward_step`` must get right."""
+    weights, biases = naive.unpack(net.sizes, net.params)
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        a = naive.forward(weights, biases, X[rows].astype(net.params.dtype))
+        delta, m = naive.deltas(weights, a, Y[rows], step.cost)[-1], len(rows)
+        for l in range(len(weights) - 1, -1, -1):
+            weights[l][...] = step.decay * weights[l] - \
+                (step.eta / m) * (delta.T @ a[l])
+            biases[l][...] -= (step.eta / m) * delta.sum(0).reshape(-1, 1)
+            delta = (delta @ weights[l]) * a[l] * (1 - a[l])
+
+
+MISTAKES = [sgd_dropping_a_sample, sgd_with_eta_not_divided_by_m,
+            sgd_back_propagating_through_stepped_weights]
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
-@pytest.mark.parametrize("sizes, batch_size, n", [
-    ([5, 4, 3], 1, 7), ([5, 4, 3], 3, 10), ([7, 6, 5, 4], 4, 16),
-    ([20, 10], 7, 30), ([784, 30, 10], 10, 95)])
-def test_train_batches_is_minibatch_sgd(dtype, sizes, batch_size, n):
-    rng = np.random.default_rng(9)
-    weights, biases, params = random_params(sizes, rng, dtype)
-    X = rng.random((n, sizes[0])).astype(dtype)
-    Y = np.eye(sizes[-1])[rng.integers(0, sizes[-1], n)].astype(dtype)
-    order = rng.permutation(n)
-    batches = -(-n // batch_size)
-    # Two calls covering the epoch equal one call over all of it.
-    split = batches // 2
-    for first, stop in ((0, split), (split, batches)):
-        kernels.train_batches(X, Y, order, params, np.array(sizes),
-                              batch_size, 3.0, 1.0, kernels.QUADRATIC,
-                              first, stop)
-    weights, biases = naive.unpack(sizes, naive.pack(weights, biases)
-                                   .astype(dtype).astype(np.float64))
-    expected = naive.pack(*naive.sgd(weights, biases, X.astype(np.float64),
-                                     Y.astype(np.float64), order, batch_size,
-                                     3.0))
-    # float64: ~10 steps of 1e-15; float32: each step rounds to ~6e-8 and
-    # the products sum up to 784 terms.
-    rtol = 1e-12 if dtype == np.float64 else 1e-4
-    assert relative_error(params, expected) <= rtol
+@pytest.mark.parametrize("mistake", MISTAKES)
+def test_sgd_tolerance_catches_planted_mistakes(dtype, mistake):
+    """Each mistake moves the parameters by over 100 times the SGD
+    tolerance (measured: 0.03 at least), so a kernel making it would fail
+    test_train_batches."""
+    sizes, batch_size, n = [20, 10, 5], 5, 30
+    step = Step(3.0, 1.0, QUADRATIC)
+    net = random_net(sizes, np.random.default_rng(19), dtype)
+    X, Y = labelled_data(sizes, n, seed=20)
+    order = np.random.default_rng(21).permutation(n)
+    wrong = copy_net(net)
+    kernels.train_batches(net, X, Y, order, batch_size, 0, n // batch_size,
+                          step)
+    mistake(wrong, X, Y, order, batch_size, step)
+    assert relative_error(wrong.params, net.params) > 100 * SGD_RTOL[dtype]
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_sum_and_elementwise_tolerances_catch_planted_mistakes(dtype):
+    """A gradient missing one of 30 samples, and sigmoid'(a) written for
+    sigmoid'(z) in the quadratic cost's output error, each differ from
+    the kernel by over 100 times the tolerance it is held to."""
+    sizes, n = [20, 10, 5], 30
+    net = random_net(sizes, np.random.default_rng(22), dtype)
+    X, Y = labelled_data(sizes, n, seed=23)
+    grad = kernels.gradient(net, X, Y, QUADRATIC)
+    assert relative_error(naive.gradient(net, X[1:], Y[1:], QUADRATIC),
+                          grad) > 100 * SUM_RTOL[dtype]
+    A, D = naive.feedforward(net, X), np.empty((n, sizes[-1]), dtype)
+    kernels.output_error(A, Y.astype(dtype), QUADRATIC, D)
+    assert relative_error((A - Y) * naive.sigmoid_prime(A), D) > \
+        100 * ELEMENTWISE_RTOL[dtype]
