@@ -218,8 +218,8 @@ def test_training_without_steps_to_follow_names_the_epoch():
                       f"{len(test_data)}")
     testing.check_training(Compiled, order="seed", epochs=1)
     with pytest.raises(AssertionError, match=r"after epoch 1 \(SGD does not "
-                       r"call update_mini_batch.*\), (weights|biases)\[\d\] differs "
-                       r"from the reference's by"):
+                       r"call update_mini_batch.*\), (weights|biases)\[\d\] "
+                       r"differs from the reference's by"):
         testing.check_training(Compiled, order="seed", epochs=3)
 
 

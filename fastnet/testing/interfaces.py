@@ -25,6 +25,7 @@ ORDERS = ("book", "seed", "network2")
 class InterfaceError(ValueError):
     """The network's ``SGD`` shows another interface than the one asked."""
 
+
 _EPOCH_LINE = re.compile(r"Epoch\s*(\d+)\s*:\s*(\d+)\s*/\s*(\d+)")
 _NETWORK2_LINE = re.compile(r"Accuracy on evaluation data:\s*(\d+)\s*/\s*"
                             r"(\d+)")

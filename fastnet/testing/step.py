@@ -14,8 +14,8 @@ from .targets import Subject, cast_layers
 StepReport = namedtuple("StepReport", "cases margin")
 StepReport.__doc__ = """What passed: the number of cases and the largest
 observed difference as a fraction of its tolerance."""
-StepReport.__str__ = lambda r: (f"{r.cases} cases; largest error {r.margin:.2g}"
-                                f" of tolerance")
+StepReport.__str__ = lambda r: (f"{r.cases} cases; largest error "
+                                f"{r.margin:.2g} of tolerance")
 
 
 def network2_defaults(order, cost, eta, lmbda, n):

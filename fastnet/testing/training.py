@@ -62,9 +62,10 @@ def check_training(network, sizes=(5, 4, 4, 3), *, epochs=2,
     instead, for an implementation with its own generator), the draws
     taken from ``np.random``, each mini-batch's samples and the weights
     after it (when ``SGD`` calls ``update_mini_batch``; else the weights
-    after each epoch, to the trajectory tolerance above for ``dtype``, the
-    precision of the samples handed over and of the arithmetic expected), the accuracy after each epoch, the final weights,
-    and ``random``'s state afterwards.
+    after each epoch), the accuracy after each epoch, the final weights,
+    and ``random``'s state afterwards.  Weights are compared to the
+    trajectory tolerance above, for ``dtype``: the precision of the samples
+    handed over and of the arithmetic expected.
 
     Raises ``AssertionError`` at the first divergence, naming the epoch
     and mini-batch and by how much; returns a ``TrainingReport``.  The
