@@ -54,11 +54,17 @@ def gradient(net, X, Y):
 
 def total_cost(weights, biases, X, Y, cost):
     """The summed cost of the samples, through a float64 forward pass:
-    ``sum |a - y|^2 / 2`` or the cross-entropy (network2's ``fn``)."""
+    ``sum |a - y|^2 / 2``, or the cross-entropy.  The cross-entropy is
+    computed from the output layer's weighted input ``z`` as
+    ``y softplus(-z) + (1 - y) softplus(z)``, which equals network2's
+    ``-y ln a - (1 - y) ln(1 - a)`` but keeps its accuracy where ``a``
+    rounds near 1 and ``ln(1 - a)`` would lose most of its digits (a
+    finite difference of that would be noise)."""
     a = X
-    for w, b in zip(weights, biases):
+    for w, b in zip(weights[:-1], biases[:-1]):
         a = sigmoid(w @ a + b)
+    z = weights[-1] @ a + biases[-1]
     if cost == "CrossEntropyCost":
-        return sum(network2.CrossEntropyCost.fn(a[:, [j]], Y[:, [j]])
-                   for j in range(a.shape[1]))
-    return 0.5 * float(np.sum((a - Y) ** 2))
+        return float(np.sum(Y * np.logaddexp(0.0, -z) +
+                            (1 - Y) * np.logaddexp(0.0, z)))
+    return 0.5 * float(np.sum((sigmoid(z) - Y) ** 2))
