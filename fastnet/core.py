@@ -18,12 +18,15 @@ Samples are columns in the public API and rows inside (see
 ``fastnet.kernels``).
 """
 
+import dataclasses
 import time
+import warnings
 
 import numpy as np
 
 from . import kernels
 from . import validation as check
+from .kernels import sigmoid, sigmoid_prime
 from .shuffle import shuffle
 
 #: Rough number of samples the kernels handle per call when no progress
@@ -32,6 +35,38 @@ from .shuffle import shuffle
 SAMPLES_PER_CALL = 1 << 16
 #: Progress-bar updates per epoch.
 PROGRESS_STEPS = 100
+
+
+class SlowPathWarning(UserWarning):
+    """A network runs a user's own code (a custom cost, an overridden
+    method) instead of fastnet's compiled kernels."""
+
+
+_warned = set()
+
+
+def warn_slow_path(cls, reason):
+    """Say once per class and reason why the compiled path is not used."""
+    if (cls, reason) not in _warned:
+        _warned.add((cls, reason))
+        warnings.warn(f"{cls.__qualname__}: {reason}, so fastnet runs it "
+                      f"instead of its compiled kernels (slower, same "
+                      f"results)", SlowPathWarning, stacklevel=4)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingPath:
+    """How a network trains.  ``"compiled"``: fastnet's kernels.
+    ``"batched"``: whole mini-batches in NumPy, calling ``delta(z, a, y)``
+    (the user's output error) on ``(n_out, m)`` matrices.
+    ``"per-sample"``: the book's loop over the user's own
+    ``update_mini_batch``.  ``reason`` says why it is not compiled."""
+    kind: str = "compiled"
+    reason: str = ""
+    delta: object = None
+
+
+COMPILED = TrainingPath()
 
 
 def compute_dtype(weights, biases, requested=None):
@@ -139,6 +174,80 @@ def run_epoch(net, X, Y, order, batch_size, step, bar=None):
             bar.update(min(n, stop * batch_size) - first * batch_size)
 
 
+def python_epoch(weights, biases, X, Y, order, batch_size, eta, decay,
+                 delta):
+    """One epoch of mini-batch SGD in NumPy, for a user's own output error
+    ``delta(z, a, y)``.  ``X`` (n, n_in) and ``Y`` (n, n_out) rows, taken
+    in ``order``; returns the new ``(weights, biases)`` lists.
+
+    ``delta`` is called on whole ``(n_out, m)`` mini-batch matrices when
+    that gives what calling it column by column gives (Nielsen's costs
+    are elementwise NumPy expressions), checked on each epoch's first
+    mini-batch; else once per sample, as the book does."""
+    batched = None
+    for start in range(0, order.shape[0], batch_size):
+        rows = order[start:start + batch_size]
+        x, y = X[rows].T.astype(weights[0].dtype), Y[rows].T
+        if batched is None:
+            batched = columnwise(delta, weights, biases, x, y)
+        nabla_b, nabla_w = python_gradient(weights, biases, x, y, delta,
+                                           batched)
+        step = eta / len(rows)
+        weights = [decay * w - step * nw for w, nw in zip(weights, nabla_w)]
+        biases = [b - step * nb for b, nb in zip(biases, nabla_b)]
+    return weights, biases
+
+
+def python_gradient(weights, biases, x, y, delta, batched=True):
+    """Nielsen's backprop on matrices: the cost gradient summed over the
+    columns of ``x`` (n_in, m) with desired outputs ``y`` (n_out, m), the
+    output error given by ``delta(z, a, y)`` on the whole matrices
+    (``batched``) or column by column.  Returns ``(nabla_b, nabla_w)``."""
+    activations, zs = [x], []
+    for w, b in zip(weights, biases):
+        zs.append(w @ activations[-1] + b)
+        activations.append(sigmoid(zs[-1]))
+    error = output_error(delta, zs[-1], activations[-1], y, batched)
+    nabla_b, nabla_w = [None] * len(weights), [None] * len(weights)
+    for l in range(len(weights) - 1, -1, -1):
+        nabla_b[l] = error.sum(axis=1, keepdims=True)
+        nabla_w[l] = error @ activations[l].T
+        if l > 0:
+            error = (weights[l].T @ error) * sigmoid_prime(zs[l - 1])
+    return nabla_b, nabla_w
+
+
+def output_error(delta, z, a, y, batched=True):
+    """``delta(z, a, y)`` for ``(n_out, m)`` matrices, called once on them
+    (``batched``) or once per column; checked to have their shape."""
+    if batched:
+        error = np.asarray(delta(z, a, y), dtype=z.dtype)
+    else:
+        error = np.hstack([np.asarray(delta(z[:, [j]], a[:, [j]], y[:, [j]]),
+                                      dtype=z.dtype)
+                           for j in range(z.shape[1])])
+    if error.shape != z.shape:
+        raise ValueError(f"the output error delta(z, a, y) has shape "
+                         f"{error.shape} for outputs of shape {z.shape}")
+    return error
+
+
+def columnwise(delta, weights, biases, x, y):
+    """Whether ``delta`` on whole matrices equals ``delta`` column by
+    column on this mini-batch's outputs, to rounding (NumPy may take
+    another SIMD path for a lone column; a cost that mixes samples is off
+    by far more)."""
+    a = x
+    for w, b in zip(weights, biases):
+        z = w @ a + b
+        a = sigmoid(z)
+    together = output_error(delta, z, a, y, batched=True)
+    separate = output_error(delta, z, a, y, batched=False)
+    scale = max(float(np.max(np.abs(separate), initial=0.0)), 1e-300)
+    return bool(np.allclose(together, separate, rtol=1e-12,
+                            atol=1e-12 * scale, equal_nan=True))
+
+
 def count_correct(net, X, labels):
     """How many rows of ``X`` (m, n_in) the network assigns their label
     (the most activated output neuron is its answer)."""
@@ -193,6 +302,47 @@ def progress_bar(progress, total, epoch, epochs):
                 unit="sample", unit_scale=True, leave=False)
 
 
+def train_epoch(network, path, parameters, data, order, batch_size, eta,
+                lmbda, n, bar=None):
+    """One epoch of mini-batch SGD along ``path``; returns the trained
+    ``Parameters`` (``parameters`` itself, updated in place, on the
+    compiled path).  ``data`` is an ``EpochData``; ``order`` the sample
+    order; the L2 decay is that of ``lmbda`` for a training set of
+    ``n``."""
+    decay = weight_decay(eta, lmbda, n)
+    if path.kind == "compiled":
+        run_epoch(parameters.net, data.X, data.Y, order, batch_size,
+                  kernels.Step(eta, decay, network._cost_info.kernel), bar)
+        return parameters
+    if path.kind == "batched":
+        weights, biases = python_epoch(
+            parameters.weights, parameters.biases, data.X, data.Y, order,
+            batch_size, eta, decay, path.delta)
+        return Parameters.pack(parameters.sizes, weights, biases,
+                               parameters.dtype)
+    for start in range(0, order.shape[0], batch_size):  # the user's code
+        network._book_step(data.examples(order[start:start + batch_size]),
+                           eta, lmbda, n)
+    return network._parameters().copy()
+
+
+@dataclasses.dataclass
+class EpochData:
+    """Training data in both forms an epoch may need: rows ``X`` (n, n_in)
+    and ``Y`` (n, n_out) for the kernels, and ``examples(indices)``, the
+    Nielsen-format ``(x, y)`` tuples a user's ``update_mini_batch``
+    takes."""
+    X: np.ndarray
+    Y: np.ndarray
+    samples: list = None
+
+    def examples(self, indices):
+        if self.samples is not None:
+            return [self.samples[i] for i in indices.tolist()]
+        return [(self.X[i].reshape(-1, 1), self.Y[i].reshape(-1, 1))
+                for i in indices.tolist()]
+
+
 class ListTraining:
     """The book's ``SGD`` over Nielsen-format lists, for both faces.
 
@@ -205,15 +355,16 @@ class ListTraining:
 
     def __init__(self, network, training_data, mini_batch_size, eta,
                  lmbda, evaluation_data, evaluation_name):
-        self.network = network
+        self.network, self.path = network, network._checked_path()
         self.mini_batch_size, self.eta, self.lmbda = \
             mini_batch_size, eta, lmbda
         self.parameters = network._parameters().copy()
         check.finite_parameters(self.parameters.net.params)
         self.training_data = training_data
-        self.samples = check.pairs("training_data", training_data)
-        self.X, self.Y = stack_examples("training_data", self.samples,
-                                        network.sizes, self.parameters.dtype)
+        samples = check.pairs("training_data", training_data)
+        self.data = EpochData(*stack_examples(
+            "training_data", samples, network.sizes, self.parameters.dtype),
+            samples)
         self.evaluation = None
         if evaluation_data is not None and \
                 not isinstance(evaluation_data, list):
@@ -222,31 +373,31 @@ class ListTraining:
             evaluation_data = check.pairs(evaluation_name, evaluation_data)
             self.evaluation = stack_labelled(evaluation_name,
                                              evaluation_data, network.sizes)
-        self.positions = np.arange(len(self.samples))
+        self.positions = np.arange(len(samples))
 
     @property
     def n(self):
-        return len(self.samples)
+        return len(self.data.samples)
 
     def epoch(self):
         """Shuffle, train one epoch, give the network the new weights."""
         shuffle(self.positions)
-        run_epoch(self.parameters.net, self.X, self.Y, self.positions,
-                  self.mini_batch_size, kernels.Step(
-                      self.eta, weight_decay(self.eta, self.lmbda, self.n),
-                      self.network._cost_info.kernel))
+        self.parameters = train_epoch(
+            self.network, self.path, self.parameters, self.data,
+            self.positions, self.mini_batch_size, self.eta, self.lmbda,
+            self.n)
         self.network._adopt(self.parameters.copy())
 
     def evaluation_correct(self):
         """How many evaluation samples the network now classifies
         correctly."""
-        return count_correct(self.parameters.net, *self.evaluation)
+        return self.network._count_correct(self.parameters, *self.evaluation)
 
     def finish(self):
         """Leave a caller's list in the epochs' shuffled order (other
         iterables were copied, as Python 3 forces)."""
         if isinstance(self.training_data, list):
-            self.training_data[:] = [self.samples[i]
+            self.training_data[:] = [self.data.samples[i]
                                      for i in self.positions.tolist()]
 
 
@@ -254,8 +405,9 @@ class ArrayNetwork:
     """What both faces share: the parameter cache, the array API and the
     book's ``feedforward``, ``backprop`` and ``update_mini_batch`` steps
     on matrices.  A face sets ``sizes``, ``num_layers``, ``weights`` and
-    ``biases`` in ``_set_up`` and names its cost in ``_cost_info`` (a
-    ``fastnet.costs.CostInfo``)."""
+    ``biases`` in ``_set_up``, names its cost in ``_cost_info`` (a
+    ``fastnet.costs.CostInfo``) and says in ``_custom_output_error``
+    whether user code decides the output error."""
 
     _cache = None
 
@@ -303,23 +455,47 @@ class ArrayNetwork:
         if y.shape[1] != x.shape[1]:
             raise ValueError(f"x holds {x.shape[1]} samples (columns) but y "
                              f"holds {y.shape[1]}")
+        delta, _ = self._custom_output_error()
+        if delta is not None:
+            x, y = (a.astype(parameters.dtype) for a in (x, y))
+            return python_gradient(
+                parameters.weights, parameters.biases, x, y, delta,
+                columnwise(delta, parameters.weights, parameters.biases,
+                           x, y))
         grad = kernels.gradient(
             parameters.net, check.input_rows(x, parameters.dtype),
             check.as_rows(y, parameters.dtype), self._cost_info.kernel)
         return unpack(parameters.net, grad)
 
-    def _step_on_list(self, mini_batch, eta, decay):
-        """One gradient step on a list of ``(x, y)`` tuples with weight
-        ``decay``; everything already checked but the list."""
+    def _step_on_list(self, mini_batch, eta, lmbda, n):
+        """One gradient step on a list of ``(x, y)`` tuples with L2 decay
+        for a training set of ``n``; the rest already checked."""
+        path = self._checked_path()
+        if path.kind == "per-sample":  # backprop is the user's own
+            return self._book_update(mini_batch, eta, lmbda, n)
         parameters = self._parameters().copy()
         check.finite_parameters(parameters.net.params)
         batch = check.pairs("mini_batch", mini_batch)
-        X, Y = stack_examples("mini_batch", batch, self.sizes,
-                              parameters.dtype)
-        m = len(batch)
-        kernels.train_batches(parameters.net, X, Y, np.arange(m), m, 0, 1,
-                              kernels.Step(eta, decay, self._cost_info.kernel))
-        self._adopt(parameters)
+        data = EpochData(*stack_examples("mini_batch", batch, self.sizes,
+                                         parameters.dtype), batch)
+        self._adopt(train_epoch(self, path, parameters, data,
+                                np.arange(len(batch)), len(batch), eta,
+                                lmbda, n))
+
+    def _book_update(self, mini_batch, eta, lmbda, n):
+        """The book's ``update_mini_batch``, sample by sample through
+        ``self.backprop`` (a user's own)."""
+        mini_batch = check.pairs("mini_batch", mini_batch)
+        nabla_b = [np.zeros(b.shape) for b in self.biases]
+        nabla_w = [np.zeros(w.shape) for w in self.weights]
+        for x, y in mini_batch:
+            delta_nabla_b, delta_nabla_w = self.backprop(x, y)
+            nabla_b = [nb + dnb for nb, dnb in zip(nabla_b, delta_nabla_b)]
+            nabla_w = [nw + dnw for nw, dnw in zip(nabla_w, delta_nabla_w)]
+        step, decay = eta / len(mini_batch), weight_decay(eta, lmbda, n)
+        self.weights = [decay * w - step * nw
+                        for w, nw in zip(self.weights, nabla_w)]
+        self.biases = [b - step * nb for b, nb in zip(self.biases, nabla_b)]
 
     # ----------------------------------------------------------------
     # Array API for new code: samples are columns, as everywhere here.
@@ -353,33 +529,34 @@ class ArrayNetwork:
         lmbda = check.check_rate("lmbda", lmbda, allow_zero=True)
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, got {callback!r}")
+        path = self._checked_path()
         parameters = self._parameters(dtype).copy()
         check.finite_parameters(parameters.net.params)
         X = check.sample_matrix("X", X, self.sizes[0])
         n = X.shape[1]
-        Y = check.target_rows("y", y, n, self.sizes[-1], parameters.dtype)
-        X = check.input_rows(X, parameters.dtype)
+        data = EpochData(check.input_rows(X, parameters.dtype),
+                         check.target_rows("y", y, n, self.sizes[-1],
+                                           parameters.dtype))
         validation = None
         if validation_data is not None:
             validation = self._labelled_arrays(
                 "validation_data", validation_data, parameters.dtype)
         rng = generator(seed)
-        step = kernels.Step(eta, weight_decay(eta, lmbda, n),
-                            self._cost_info.kernel)
         self.history_ = []
         for epoch in range(epochs):
             started = time.perf_counter()
             bar = progress_bar(progress, n, epoch, epochs)
-            run_epoch(parameters.net, X, Y, rng.permutation(n),
-                      mini_batch_size, step, bar)
+            parameters = train_epoch(self, path, parameters, data,
+                                     rng.permutation(n), mini_batch_size,
+                                     eta, lmbda, n, bar)
             seconds = time.perf_counter() - started
             if bar is not None:
                 bar.close()
             self._adopt(parameters.copy())
             record = {"epoch": epoch, "seconds": seconds}
             if validation is not None:
-                record["correct"] = count_correct(parameters.net,
-                                                  *validation)
+                record["correct"] = self._count_correct(parameters,
+                                                        *validation)
                 record["total"] = int(validation[1].shape[0])
             self.history_.append(record)
             if callback is not None:
@@ -404,9 +581,9 @@ class ArrayNetwork:
     def _parameters(self, dtype=None):
         """The packed ``Parameters`` of ``weights`` and ``biases``, in
         ``dtype`` if given.  The cached ones while the network still holds
-        their views (the usual case: a few microseconds); else checked
-        against ``sizes`` and packed afresh (after the user replaced
-        arrays).  Read-only: training works on a copy."""
+        their views (the usual case: a microsecond); else checked against
+        ``sizes`` and packed afresh (after the user replaced arrays).
+        Read-only: training works on a copy."""
         cache = self._cache
         if cache is None or not cache.owned_by(self):
             return Parameters.pack(check.check_sizes(self.sizes),
@@ -423,12 +600,66 @@ class ArrayNetwork:
         self.weights = list(parameters.weights)
         self.biases = list(parameters.biases)
 
+    def _custom_output_error(self):
+        """``(delta, reason)`` when user code decides the output error
+        ``delta(z, a, y)`` (a custom cost, an overridden method), else
+        ``(None, "")``.  Faces override this."""
+        return None, ""
+
+    def _book_step(self, mini_batch, eta, lmbda, n):
+        """Call the face's ``update_mini_batch`` (maybe a user's) with its
+        own arguments.  Faces override this."""
+        raise NotImplementedError
+
+    def _overrides(self, name):
+        """Whether the method ``name`` comes from a class outside fastnet
+        (a user's subclass)."""
+        for klass in type(self).__mro__:
+            if name in vars(klass):
+                return klass.__module__.split(".")[0] != "fastnet"
+        return False
+
+    def _checked_path(self):
+        """How this network trains (see ``TrainingPath``); says once why
+        when it is not the compiled path."""
+        path = COMPILED
+        for name in ("update_mini_batch", "backprop"):
+            if self._overrides(name):
+                path = TrainingPath("per-sample", f"it overrides {name}")
+                break
+        else:
+            delta, reason = self._custom_output_error()
+            if delta is not None:
+                path = TrainingPath("batched", reason, delta)
+        if path.kind != "compiled":
+            warn_slow_path(type(self), path.reason)
+        return path
+
+    def _count_correct(self, parameters, X, labels):
+        """How many rows of ``X`` are classified as ``labels`` say, through
+        the user's ``feedforward`` if they overrode it."""
+        return int(np.count_nonzero(self._classes(parameters, X) == labels))
+
+    def _classes(self, parameters, X):
+        """The network's answer for each row of ``X``: its most activated
+        output neuron."""
+        return np.argmax(self._outputs(parameters, X), axis=1)
+
+    def _outputs(self, parameters, X):
+        """Output activations ``(m, n_out)`` for the rows of ``X``, through
+        the user's ``feedforward``, sample by sample, if they overrode
+        it."""
+        if self._overrides("feedforward"):
+            warn_slow_path(type(self), "it overrides feedforward")
+            return np.array([np.ravel(self.feedforward(x.reshape(-1, 1)))
+                             for x in X])
+        return kernels.feedforward(parameters.net, X)
+
     def _predict(self, X):
         """``predict`` for an already checked ``X``."""
         parameters = self._parameters()
-        outputs = kernels.feedforward(parameters.net,
-                                      check.input_rows(X, parameters.dtype))
-        return np.argmax(outputs, axis=1)
+        return self._classes(parameters,
+                             check.input_rows(X, parameters.dtype))
 
     def _labelled_arrays(self, name, data, dtype):
         """An ``(X, y)`` pair of arrays -> rows and integer labels."""

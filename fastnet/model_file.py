@@ -47,6 +47,10 @@ def save_model(network, path, metadata=None):
     """Write ``network`` (and the JSON-serialisable dict ``metadata``) to
     ``path`` atomically."""
     face = _face_name(network)
+    if network._cost_info is None:
+        raise TypeError(f"a network with its own cost class "
+                        f"({network.cost!r}) cannot be saved as a fastnet "
+                        f"model; network2's save() writes its JSON")
     parameters = network._parameters()
     arrays = {"format": np.array(FORMAT), "version": np.array(VERSION),
               "face": np.array(face),

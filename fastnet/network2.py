@@ -50,17 +50,26 @@ class Network(core.ArrayNetwork):
 
     def _set_up(self, sizes, cost=CrossEntropyCost):
         super()._set_up(sizes)
-        _cost_info(cost)
-        self.cost = cost
+        self.cost = _checked_cost(cost)
         self._rng = None
 
     def __repr__(self):
         return (f"{type(self).__module__}.{type(self).__name__}"
-                f"({self.sizes!r}, cost={_cost_info(self.cost).cls.__name__})")
+                f"({self.sizes!r}, cost={_cost_name(self.cost)})")
 
     @property
     def _cost_info(self):
-        return _cost_info(self.cost)
+        """The built-in cost's ``CostInfo``; None for a user's own cost."""
+        return costs.info_of(_checked_cost(self.cost))
+
+    def _custom_output_error(self):
+        if self._cost_info is not None:
+            return None, ""
+        return self.cost.delta, (f"its cost {_cost_name(self.cost)} is not "
+                                 f"one of fastnet's")
+
+    def _book_step(self, mini_batch, eta, lmbda, n):
+        self.update_mini_batch(mini_batch, eta, lmbda, n)
 
     def default_weight_initializer(self):
         """Biases from N(0, 1), weights from N(0, 1/n_in): biases first."""
@@ -150,7 +159,7 @@ class Network(core.ArrayNetwork):
         eta = check.check_rate("eta", eta)
         lmbda = check.check_rate("lmbda", lmbda, allow_zero=True)
         n = check.check_count("n", n, 1)
-        self._step_on_list(mini_batch, eta, core.weight_decay(eta, lmbda, n))
+        self._step_on_list(mini_batch, eta, lmbda, n)
 
     def accuracy(self, data, convert=False):
         """How many inputs of ``data`` are classified correctly.
@@ -164,7 +173,7 @@ class Network(core.ArrayNetwork):
             labels = np.argmax(Y, axis=1)
         else:
             X, labels = core.stack_labelled("data", data, self.sizes)
-        return core.count_correct(parameters.net, X, labels)
+        return self._count_correct(parameters, X, labels)
 
     def total_cost(self, data, lmbda, convert=False):
         """Mean cost over ``data`` plus lmbda / (2 n) times the sum of the
@@ -188,16 +197,23 @@ class Network(core.ArrayNetwork):
         document = {"sizes": list(self.sizes),
                     "weights": [np.asarray(w).tolist() for w in self.weights],
                     "biases": [np.asarray(b).tolist() for b in self.biases],
-                    "cost": self._cost_info.json_name}
+                    "cost": _cost_name(self.cost)}
         with atomic_write(filename, "w") as file:
             json.dump(document, file)
 
     def _total_cost(self, parameters, X, Y, lmbda):
-        """Cost of rows ``X`` against rows ``Y``, plus the L2 term."""
-        outputs = core.kernels.feedforward(parameters.net, X)
+        """Mean cost of rows ``X`` against rows ``Y``, plus the L2 term; a
+        user's own cost's ``fn`` is called sample by sample, as network2
+        does."""
+        outputs = self._outputs(parameters, X)
         n = X.shape[0]
-        costs_ = self._cost_info.cls.per_sample(outputs, Y)
-        return float(np.sum(costs_ / n)) + 0.5 * (lmbda / n) * sum(
+        if self._cost_info is not None:
+            per_sample = self._cost_info.cls.per_sample(outputs, Y)
+        else:
+            per_sample = np.array([self.cost.fn(a.reshape(-1, 1),
+                                                y.reshape(-1, 1))
+                                   for a, y in zip(outputs, Y)], float)
+        return float(np.sum(per_sample / n)) + 0.5 * (lmbda / n) * sum(
             np.linalg.norm(w) ** 2 for w in parameters.weights)
 
     def _one_hot(self, labels):
@@ -214,7 +230,7 @@ class _Monitors:
         self.wanted = (evaluation_cost, evaluation_accuracy, training_cost,
                        training_accuracy)
         self.lists = ([], [], [], [])
-        self.training_labels = np.argmax(training.Y, axis=1)
+        self.training_labels = np.argmax(training.data.Y, axis=1)
 
     def report(self, print_evaluation_accuracy):
         """Measure, print and keep this epoch's figures; returns the
@@ -224,13 +240,13 @@ class _Monitors:
         evaluation_cost, evaluation_accuracy, training_cost, \
             training_accuracy = self.wanted
         if training_cost:
-            cost = network._total_cost(parameters, training.X, training.Y,
-                                       training.lmbda)
+            cost = network._total_cost(parameters, training.data.X,
+                                       training.data.Y, training.lmbda)
             self.lists[2].append(cost)
             print("Cost on training data: {}".format(cost))
         if training_accuracy:
-            accuracy = core.count_correct(parameters.net, training.X,
-                                          self.training_labels)
+            accuracy = network._count_correct(parameters, training.data.X,
+                                              self.training_labels)
             self.lists[3].append(accuracy)
             print("Accuracy on training data: {} / {}".format(
                 accuracy, training.n))
@@ -285,14 +301,25 @@ def load(filename):
     return network
 
 
-def _cost_info(cost):
-    """The ``CostInfo`` of a built-in cost class (or instance); decided by
-    identity, so that a class merely named like one is not taken for it."""
+def _checked_cost(cost):
+    """``cost`` if it is a built-in cost class (decided by identity, so
+    that a class merely named like one is not taken for it) or a class
+    of the book's interface (static ``fn(a, y)`` and ``delta(z, a, y)``);
+    else a ``TypeError``."""
+    if costs.info_of(cost) is not None or (
+            callable(getattr(cost, "fn", None))
+            and callable(getattr(cost, "delta", None))):
+        return cost
+    raise TypeError(f"cost must be QuadraticCost, CrossEntropyCost or a "
+                    f"class with fn(a, y) and delta(z, a, y), got {cost!r}")
+
+
+def _cost_name(cost):
+    """The name network2's JSON stores for ``cost``: its class name."""
     info = costs.info_of(cost)
-    if info is None:
-        raise TypeError(f"cost must be QuadraticCost or CrossEntropyCost, "
-                        f"got {cost!r}")
-    return info
+    if info is not None:
+        return info.json_name
+    return getattr(cost, "__name__", type(cost).__name__)
 
 
 class _Stall:
