@@ -307,7 +307,7 @@ def test_search_order(no_lookup, monkeypatch, mnist_copy, tmp_path):
     assert data.find(dataset, download=False) == folders[0]
 
 
-def test_repository_data_is_found_by_default(monkeypatch):
+def test_package_data_is_found_by_default(monkeypatch):
     monkeypatch.delenv("FASTNET_DATA", raising=False)
     assert data.find("mnist", download=False) == SHIPPED
 
