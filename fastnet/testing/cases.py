@@ -64,6 +64,18 @@ def sweep(sizes, batch_sizes):
     return [Case(s, int(m)) for s in shapes for m in batch_sizes]
 
 
+def subject_cases(fixed, sizes, batch_sizes):
+    """The cases for a network of ``fixed`` sizes (an instance), or for
+    a class, factory or function (``fixed`` None)."""
+    if fixed is None:
+        return sweep(sizes, batch_sizes)
+    if sizes is not None and tuple(sizes) != fixed:
+        raise ValueError(f"the network has sizes {list(fixed)}; sizes "
+                         f"{list(sizes)!r} can only be checked on a class or "
+                         f"factory")
+    return sweep(fixed, batch_sizes)
+
+
 def check_sizes(sizes):
     """``sizes`` as a tuple of ints, or a ValueError saying what is wrong."""
     try:

@@ -16,6 +16,7 @@ import importlib.util
 import os
 import re
 import sys
+import textwrap
 
 import numpy as np
 
@@ -107,9 +108,10 @@ def _one_check(name, network, order, dtype, seed, stream):
             report = check_training(network, order=order, dtype=dtype,
                                     seed=seed)
     except CheckFailure as failure:
-        message = str(failure).split(": ", 1)[-1] \
-            if str(failure).startswith("check_") else str(failure)
-        print(f"  {name:<9} FAIL  {message}", file=stream)
+        message = re.sub(r"^check_\w+[,:] ", "", str(failure))
+        print(textwrap.fill(message, width=100,
+                            initial_indent=f"  {name:<9} FAIL  ",
+                            subsequent_indent=" " * 18), file=stream)
         return False
     print(f"  {name:<9} ok    {report}", file=stream)
     return True

@@ -6,7 +6,7 @@ from collections import namedtuple
 import numpy as np
 
 from . import reference_side, tolerances
-from .cases import random_examples, random_parameters, sweep
+from .cases import random_examples, random_parameters, subject_cases
 from .compare import (CheckFailure, as_layers, first_difference,
                       shape_problem)
 from .seeding import preserved_random_state
@@ -69,7 +69,7 @@ def check_gradient(backprop, sizes=None, *, batch_sizes=None, matrix=None,
     """
     subject = Subject(backprop, "backprop")
     against = _check_options(against, reduction, matrix, dtype, rtol)
-    cases = _cases(subject, sizes, batch_sizes)
+    cases = subject_cases(subject.fixed_sizes, sizes, batch_sizes)
     margins = {"reference": 0.0, "finite-differences": 0.0}
     note = ""
     with preserved_random_state(), subject.restoring():
@@ -108,17 +108,6 @@ def _check_options(against, reduction, matrix, dtype, rtol):
                                  0 < rtol < 1):
         raise ValueError(f"rtol must be a number in (0, 1), got {rtol!r}")
     return against
-
-
-def _cases(subject, sizes, batch_sizes):
-    fixed = subject.fixed_sizes
-    if fixed is None:
-        return sweep(sizes, batch_sizes)
-    if sizes is not None and tuple(sizes) != fixed:
-        raise ValueError(f"the network has sizes {list(fixed)}; sizes "
-                         f"{list(sizes)!r} can only be checked on a class or "
-                         f"factory")
-    return sweep(fixed, batch_sizes)
 
 
 class _Run:

@@ -5,7 +5,8 @@ from collections import namedtuple
 import numpy as np
 
 from . import reference_side, tolerances
-from .cases import nielsen_lists, random_examples, random_parameters, sweep
+from .cases import (nielsen_lists, random_examples, random_parameters,
+                    subject_cases)
 from .compare import CheckFailure, as_layers, first_difference, shape_problem
 from .interfaces import check_order, step_arguments
 from .seeding import preserved_random_state
@@ -57,8 +58,7 @@ def check_step(update_mini_batch, sizes=None, *, batch_sizes=None,
             raise ValueError(f"{name} must be a finite positive number, got "
                              f"{value!r}")
     subject = Subject(update_mini_batch, "update_mini_batch")
-    fixed = subject.fixed_sizes
-    cases = sweep(fixed if fixed else sizes, batch_sizes)
+    cases = subject_cases(subject.fixed_sizes, sizes, batch_sizes)
     margin = 0.0
     with preserved_random_state(), subject.restoring():
         for i, case in enumerate(cases):

@@ -122,6 +122,7 @@ class _Setup:
     def train(self, make, epochs, start=None, order=None):
         """Seed, build, train; everything the comparison needs."""
         order = order or self.order
+        self.last_steps = None
         seed_globals(self.seed)
         net = make(list(self.sizes))
         numpy_after_init = numpy_state_digest()
@@ -130,7 +131,7 @@ class _Setup:
         if start is not None:
             net.weights = [w.copy() for w in start[0]]
             net.biases = [b.copy() for b in start[1]]
-        steps = _record_steps(net, self.keys)
+        steps = self.last_steps = _record_steps(net, self.keys)
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
             returned = call_sgd(net, order, list(self.training), epochs,
@@ -182,9 +183,12 @@ class _Setup:
         except InterfaceError:
             raise
         except Exception as error:
+            steps = getattr(self, "last_steps", None)
+            when = f" in {self.where(steps.calls - 1)}" if steps is not None \
+                and steps.calls > len(steps) else ""
             raise CheckFailure(f"check_training: {name} raised "
-                               f"{type(error).__name__} while training: "
-                               f"{error}") from error
+                               f"{type(error).__name__}{when}: {error}") \
+                from error
         return _UserRun(run, cost or "CrossEntropyCost")
 
     def _compare_start(self, run, expected):
@@ -333,10 +337,16 @@ class _Tolerance:
             f")")
 
 
+class _Steps(list):
+    """The recorded steps, and how many calls began (one more than were
+    recorded when update_mini_batch raised)."""
+    calls = 0
+
+
 def _record_steps(net, keys):
     """Wrap the instance's ``update_mini_batch`` to record, per call, the
     training samples it got (by index) and the weights after it."""
-    steps = []
+    steps = _Steps()
     original = getattr(net, "update_mini_batch", None)
     if original is None:
         return steps
@@ -347,6 +357,7 @@ def _record_steps(net, keys):
                        for x, _ in mini_batch]
         except Exception:
             samples = None
+        steps.calls += 1
         result = original(mini_batch, *args, **kwargs)
         steps.append((samples, [np.array(a, dtype=np.float64) for a in
                                 list(net.weights) + list(net.biases)]))
