@@ -22,6 +22,21 @@ first difference, so it works as is under pytest or unittest, and it
 leaves the caller's ``random`` and ``np.random`` states as it found them.
 Tolerances are derived in ``fastnet.testing.tolerances``.  pytest is not
 needed; ``pytest_params()`` turns the default cases into ``pytest.param``s.
+
+A user's test file, for a class with Nielsen's interface::
+
+    from fastnet import testing
+    from mynetwork import Network
+
+    def test_backprop():
+        testing.check_gradient(Network)          # or Network([3, 4, 2]).backprop
+
+    def test_training():
+        testing.check_step(Network)
+        testing.check_training(Network)          # order="book" by default
+
+or, for a bare function, ``testing.check_gradient(backprop)`` with
+``backprop(weights, biases, x, y)``.  Each call takes well under a second.
 """
 
 from .cases import CASES, Case, pytest_params
