@@ -288,6 +288,11 @@ def download_dataset(dataset, folder, *, mirrors=None, progress=None,
     is created only for the first good file, so a failure leaves no empty
     folder behind."""
     dataset = dataset_info(dataset) if isinstance(dataset, str) else dataset
+    for name, seconds in (("timeout", timeout), ("deadline", deadline)):
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
+                or not 0 < seconds < math.inf:
+            raise ValueError(f"{name} must be a positive number of seconds, "
+                             f"got {seconds!r}")
     mirrors, skipped = _usable_mirrors(
         dataset.mirrors if mirrors is None else mirrors)
     folder = Path(folder)

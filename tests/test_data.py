@@ -503,6 +503,15 @@ def test_a_mirror_sending_too_much_is_cut_off(no_lookup, mode, match):
     assert not folder.parent.exists()
 
 
+@pytest.mark.parametrize("bounds", [{"deadline": 0}, {"timeout": -1},
+                                    {"deadline": float("nan")},
+                                    {"timeout": "5"}, {"deadline": True}])
+def test_download_bounds_are_checked(no_lookup, bounds):
+    with pytest.raises(ValueError, match="must be a positive number"):
+        data.download_dataset("mnist", no_lookup / "x", **bounds)
+    assert not (no_lookup / "x").exists()
+
+
 def test_the_published_sizes_are_the_shipped_files_sizes():
     for info in MNIST.files.values():
         assert (SHIPPED / (info.name + ".gz")).stat().st_size == info.gz_size
