@@ -465,7 +465,7 @@ def run(grid, results, *, resume=False, scheduler=None, client=None,
 def _connect(client, scheduler, workers, runs):
     """A Dask client: the given one (left open), or one to ``scheduler``,
     or to a new LocalCluster (both closed on the way out)."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
     if client is not None:
         yield client
         return
@@ -474,11 +474,23 @@ def _connect(client, scheduler, workers, runs):
             yield new_client
         return
     workers = min(workers or available_cores(), runs)
-    with LocalCluster(n_workers=workers, threads_per_worker=1,
-                      processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster, \
-            Client(cluster) as new_client:
+    with local_cluster(workers) as cluster, Client(cluster) as new_client:
         yield new_client
+
+
+def local_cluster(workers, **options):
+    """A Dask ``LocalCluster`` of ``workers`` single-threaded processes
+    (so BLAS and the compiled kernels do not fight over cores), listening
+    on 127.0.0.1 only, with no dashboard; ``options`` go to
+    ``LocalCluster``."""
+    from distributed import LocalCluster
+    return LocalCluster(**{
+        "n_workers": workers, "threads_per_worker": 1, "processes": True,
+        "host": "127.0.0.1", "dashboard_address": None,
+        # The scheduler's small HTTP server (health, metrics) otherwise
+        # asks for port 8787 and warns when another cluster holds it.
+        "scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"},
+        **options})
 
 
 def available_cores():
