@@ -108,13 +108,17 @@ def _one_check(name, network, order, dtype, seed, stream):
             report = check_training(network, order=order, dtype=dtype,
                                     seed=seed)
     except CheckFailure as failure:
-        message = re.sub(r"^check_\w+[,:] ", "", str(failure))
-        print(textwrap.fill(message, width=100,
-                            initial_indent=f"  {name:<9} FAIL  ",
-                            subsequent_indent=" " * 18), file=stream)
+        _line(name, "FAIL", re.sub(r"^check_\w+[,:] ", "", str(failure)),
+              stream)
         return False
-    print(f"  {name:<9} ok    {report}", file=stream)
+    _line(name, "ok", str(report), stream)
     return True
+
+
+def _line(name, verdict, text, stream):
+    print(textwrap.fill(text, width=100,
+                        initial_indent=f"  {name:<9} {verdict:<4}  ",
+                        subsequent_indent=" " * 18), file=stream)
 
 
 @contextlib.contextmanager
