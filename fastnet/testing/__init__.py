@@ -29,11 +29,11 @@ A user's test file, for a class with Nielsen's interface::
     from mynetwork import Network
 
     def test_backprop():
-        testing.check_gradient(Network)          # or Network([3, 4, 2]).backprop
+        testing.check_gradient(Network)    # or Network([3, 4, 2]).backprop
 
     def test_training():
         testing.check_step(Network)
-        testing.check_training(Network)          # order="book" by default
+        testing.check_training(Network)    # order="book" by default
 
 or, for a bare function, ``testing.check_gradient(backprop)`` with
 ``backprop(weights, biases, x, y)``.  Each call takes well under a second.

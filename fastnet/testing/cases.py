@@ -54,11 +54,13 @@ def sweep(sizes, batch_sizes):
         shapes = list(sizes)
     shapes = [check_sizes(s) for s in shapes]
     batch_sizes = (1, 3) if batch_sizes is None else batch_sizes
+    if isinstance(batch_sizes, (int, np.integer)):
+        batch_sizes = (batch_sizes,)
     for m in batch_sizes:
         if not isinstance(m, (int, np.integer)) or isinstance(m, bool) \
-                or m < 1:
-            raise ValueError(f"batch sizes must be positive integers, got "
-                             f"{m!r}")
+                or not 1 <= m <= 100_000:
+            raise ValueError(f"batch sizes must be integers from 1 to "
+                             f"100,000, got {m!r}")
     if not shapes or not len(batch_sizes):
         raise ValueError("nothing to check: no sizes or no batch sizes")
     return [Case(s, int(m)) for s in shapes for m in batch_sizes]
@@ -74,6 +76,15 @@ def subject_cases(fixed, sizes, batch_sizes):
                          f"{list(sizes)!r} can only be checked on a class or "
                          f"factory")
     return sweep(fixed, batch_sizes)
+
+
+def check_seed(seed):
+    """``seed`` as an int, or a ValueError."""
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) \
+            or not 0 <= seed < 2 ** 31:
+        raise ValueError(f"seed must be an integer from 0 to 2**31 - 1, got "
+                         f"{seed!r}")
+    return int(seed)
 
 
 def check_sizes(sizes):

@@ -6,7 +6,8 @@ from collections import namedtuple
 import numpy as np
 
 from . import reference_side, tolerances
-from .cases import random_examples, random_parameters, subject_cases
+from .cases import (check_seed, random_examples, random_parameters,
+                    subject_cases)
 from .compare import (CheckFailure, as_layers, first_difference,
                       shape_problem)
 from .seeding import preserved_random_state
@@ -67,6 +68,7 @@ def check_gradient(backprop, sizes=None, *, batch_sizes=None, matrix=None,
     and the tolerance; returns a ``GradientReport`` otherwise.  The
     caller's random states and network are left as they were.
     """
+    seed = check_seed(seed)
     subject = Subject(backprop, "backprop")
     against = _check_options(against, reduction, matrix, dtype, rtol)
     cases = subject_cases(subject.fixed_sizes, sizes, batch_sizes)

@@ -5,8 +5,8 @@ from collections import namedtuple
 import numpy as np
 
 from . import reference_side, tolerances
-from .cases import (nielsen_lists, random_examples, random_parameters,
-                    subject_cases)
+from .cases import (check_seed, nielsen_lists, random_examples,
+                    random_parameters, subject_cases)
 from .compare import CheckFailure, as_layers, first_difference, shape_problem
 from .interfaces import check_order, step_arguments
 from .seeding import preserved_random_state
@@ -50,6 +50,7 @@ def check_step(update_mini_batch, sizes=None, *, batch_sizes=None,
     ``StepReport``.  Leaves the caller's random states and network as they
     were.
     """
+    seed = check_seed(seed)
     order = check_order(order)
     cost, eta, lmbda, n = network2_defaults(order, cost, eta, lmbda, n)
     for name, value in (("eta", eta), ("lmbda", lmbda)):

@@ -20,7 +20,7 @@ from collections import namedtuple
 import numpy as np
 
 from . import reference_side, tolerances
-from .cases import check_sizes, nielsen_lists, random_examples
+from .cases import check_seed, check_sizes, nielsen_lists, random_examples
 from .compare import CheckFailure, largest_relative_difference
 from .interfaces import (ORDERS, InterfaceError, accuracies, call_sgd,
                          check_order, refuse_contradiction)
@@ -71,6 +71,7 @@ def check_training(network, sizes=(5, 4, 4, 3), *, epochs=2,
     and mini-batch and by how much; returns a ``TrainingReport``.  The
     caller's random states are restored.
     """
+    seed = check_seed(seed)
     order = check_order(order)
     sizes = check_sizes(sizes)
     _check_counts(epochs=epochs, mini_batch_size=mini_batch_size,
