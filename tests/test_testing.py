@@ -240,6 +240,16 @@ def test_training_reports_a_different_start_unless_told_to_copy():
     testing.check_training(WeightsFirst, order="seed", copy_weights=True)
 
 
+def test_training_reports_a_layer_of_the_wrong_shape():
+    class Flat(Reference):
+        def SGD(self, *args, **kwargs):
+            super().SGD(*args, **kwargs)
+            self.biases = [b.ravel() for b in self.biases]
+    with pytest.raises(AssertionError, match=r"at the end of SGD \(epoch 1\),"
+                       r" biases\[0\] has shape \(4,\), expected \(4, 1\)"):
+        testing.check_training(Flat, order="seed")
+
+
 def test_training_compares_accuracies_not_print_formats():
     class BookOrder(Reference):
         def SGD(self, training_data, epochs, mini_batch_size, eta,

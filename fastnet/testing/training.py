@@ -193,10 +193,15 @@ class _Setup:
         return _UserRun(run, cost or "CrossEntropyCost")
 
     def _compare_start(self, run, expected):
+        _same_shapes(run.start[0] + run.start[1],
+                     expected.start[0] + expected.start[1],
+                     "the initial weights:")
         difference = largest_relative_difference(run.start[0] + run.start[1],
                                                  expected.start[0] +
                                                  expected.start[1])
-        if difference > 0:
+        # Bit-identical draws, but a float32 network rounds them.
+        if difference > (0.0 if self.dtype == np.float64 else
+                         tolerances.eps_of(self.dtype)):
             raise CheckFailure(
                 f"check_training: the initial weights differ from the "
                 f"reference's after the same np.random.seed (largest "
@@ -220,7 +225,8 @@ class _Setup:
                 f"{self.mini_batch_size} per epoch)")
         margin = 0.0
         for s, (mine, theirs) in enumerate(zip(run.steps, expected.steps)):
-            if mine[0] is not None and mine[0] != theirs[0]:
+            if mine[0] is not None and None not in mine[0] and \
+                    mine[0] != theirs[0]:
                 raise CheckFailure(
                     f"check_training: {self.where(s)} holds samples "
                     f"{_listed(mine[0])} where the reference's holds "
@@ -316,6 +322,7 @@ class _Tolerance:
 
     def check(self, steps, actual, expected, when):
         """Margin used, or a CheckFailure naming the worst layer."""
+        _same_shapes(actual, expected, when + ",")
         bound = self.bound(steps)
         worst, where = 0.0, None
         layers = len(actual) // 2
@@ -336,6 +343,22 @@ class _Tolerance:
             f"the reference's by {worst:.3g} of its largest entry, tolerance"
             f" {bound:.3g} ({steps} steps, growth {self.growth[steps - 1]:.3g}"
             f")")
+
+
+def _same_shapes(actual, expected, when):
+    """A CheckFailure if a layer of ``actual`` (weights then biases) has
+    another shape than the reference's."""
+    layers = len(expected) // 2
+    if len(actual) != len(expected):
+        raise CheckFailure(f"check_training: {when} the network has "
+                           f"{len(actual) // 2} layers of weights, the "
+                           f"reference {layers}")
+    for i, (a, e) in enumerate(zip(actual, expected)):
+        if np.shape(a) != np.shape(e):
+            name = "weights" if i < layers else "biases"
+            raise CheckFailure(f"check_training: {when} {name}[{i % layers}]"
+                               f" has shape {np.shape(a)}, expected "
+                               f"{np.shape(e)}")
 
 
 class _Steps(list):
