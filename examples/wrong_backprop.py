@@ -1,9 +1,11 @@
 """``examples/matrix_backprop.py`` with one mistake: a missing transpose.
 
 The hidden layers' error should come back through the transposed
-weights, ``W.T @ delta``; this one uses ``W @ delta``.  Where a weight
-matrix is square (as in ``[784, 30, 30, 10]``) the shapes still agree,
-so it trains without a complaint, just worse.  The kit catches it:
+weights, ``W.T @ delta``; this one uses ``W @ delta``.  On ``[784, 30,
+10]`` that raises a shape error, but where the weight matrices after the
+first are square (``[784, 10, 10]``, say) the shapes agree and it trains
+without a complaint, on a wrong gradient.  The kit's first case is such
+a network, so it shows the wrong values:
 
     fastnet check examples/wrong_backprop.py:Network --order seed
 """
