@@ -19,7 +19,7 @@ import sys
 
 import numpy as np
 
-from . import __version__, bench, costs, data, training
+from . import __version__, bench, core, costs, data, files, training
 from . import images as images_io
 from . import validation as check
 from .files import FileFormatError, atomic_write
@@ -68,18 +68,60 @@ def train(args, parser):
         say(f"Epoch {record['epoch']} : {record['correct']} / "
             f"{record['total']}  ({record['seconds']:.2f} s)")
         if args.json:
-            _write_json(args.json, report)
+            _write_json_during(args.json, report)
 
-    network, report = training.run(
-        settings, data_dir=args.data_dir, on_epoch=after_epoch,
-        progress=not args.quiet and sys.stderr.isatty())
-    print(training.summary(settings, report))
+    try:
+        network, report = training.run(
+            settings, data_dir=args.data_dir, on_epoch=after_epoch,
+            progress=not args.quiet and sys.stderr.isatty())
+    except core.TrainingDiverged as error:
+        print(f"fastnet: error: {error}", file=sys.stderr)
+        network, report, status = error.network, error.report, 1
+    else:
+        print(training.summary(settings, report))
+        status = 0
     if args.json:
-        _write_json(args.json, report)
+        status = max(status, _keep(args.json, "the JSON report", lambda path:
+                                   _write_json(path, report)))
     if args.save:
-        save_model(network, args.save, training.saved_metadata(report))
-        say(f"Saved the model to {args.save}")
-    return 0
+        metadata = training.saved_metadata(report)
+        saved = _keep(args.save, "the model", lambda path:
+                      save_model(network, path, metadata))
+        if not saved:
+            say(f"Saved the model to {args.save}")
+        status = max(status, saved)
+    return status
+
+
+def _keep(path, what, write):
+    """``write(path)``; if the destination went away during training,
+    write to a fallback path and say where.  Returns the exit status."""
+    try:
+        write(path)
+        return 0
+    except OSError as error:
+        fallback = files.fallback_path(path)
+        if fallback is None:
+            raise
+        write(fallback)
+        print(f"fastnet: error: could not write {what} to {path} "
+              f"({error.strerror or error}); wrote it to {fallback} "
+              f"instead", file=sys.stderr)
+        return 1
+
+
+def _write_json_during(path, report, failed=[]):
+    """Rewrite the per-epoch JSON report; a failure (the folder went
+    away) is said once and does not stop training: the report is written
+    to a fallback path at the end."""
+    try:
+        _write_json(path, report)
+    except OSError as error:
+        if not failed:
+            failed.append(path)
+            print(f"fastnet: warning: cannot write {path} "
+                  f"({error.strerror or error}); training goes on",
+                  file=sys.stderr)
 
 
 def evaluate(args, parser):
@@ -326,12 +368,9 @@ def _readable(text):
 
 
 def _writable(text):
-    folder = os.path.dirname(os.path.abspath(text))
-    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-        raise argparse.ArgumentTypeError(
-            f"cannot write {text!r}: {folder} is not a writable folder")
-    if os.path.isdir(text):
-        raise argparse.ArgumentTypeError(f"{text!r} is a folder")
+    problem = files.writable_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return text
 
 

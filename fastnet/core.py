@@ -54,6 +54,28 @@ def warn_slow_path(cls, reason):
                       f"results)", SlowPathWarning, stacklevel=4)
 
 
+class TrainingDiverged(ArithmeticError):
+    """Training made the weights NaN or infinite.  The network keeps its
+    weights from before the epoch that diverged (``epoch``, counted from
+    0)."""
+
+    def __init__(self, epoch, eta, lmbda):
+        hint = "a smaller eta" + (" or lmbda" if lmbda else "")
+        super().__init__(
+            f"training diverged in epoch {epoch}: the weights became NaN or "
+            f"infinite (eta {eta:g}{f', lmbda {lmbda:g}' if lmbda else ''}"
+            f"); the network keeps its weights from before that epoch; "
+            f"try {hint}")
+        self.epoch, self.eta, self.lmbda = epoch, eta, lmbda
+
+
+def check_diverged(parameters, epoch, eta, lmbda):
+    """Raise ``TrainingDiverged`` if training left non-finite weights."""
+    if not np.isfinite(parameters.net.params.sum()) and \
+            not np.isfinite(parameters.net.params).all():
+        raise TrainingDiverged(epoch, eta, lmbda)
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainingPath:
     """How a network trains.  ``"compiled"``: fastnet's kernels.
@@ -358,7 +380,9 @@ class ListTraining:
         self.network, self.path = network, network._checked_path()
         self.mini_batch_size, self.eta, self.lmbda = \
             mini_batch_size, eta, lmbda
-        self.parameters = network._parameters().copy()
+        # float64, as the book's arithmetic is (weights set to float32
+        # become float64 at its first update).
+        self.parameters = network._parameters(np.float64).copy()
         check.finite_parameters(self.parameters.net.params)
         self.training_data = training_data
         samples = check.pairs("training_data", training_data)
@@ -379,13 +403,15 @@ class ListTraining:
     def n(self):
         return len(self.data.samples)
 
-    def epoch(self):
-        """Shuffle, train one epoch, give the network the new weights."""
+    def epoch(self, j):
+        """Shuffle, train epoch ``j``, give the network the new weights
+        (``TrainingDiverged`` if they are not finite)."""
         shuffle(self.positions)
         self.parameters = train_epoch(
             self.network, self.path, self.parameters, self.data,
             self.positions, self.mini_batch_size, self.eta, self.lmbda,
             self.n)
+        check_diverged(self.parameters, j, self.eta, self.lmbda)
         self.network._adopt(self.parameters.copy())
 
     def evaluation_correct(self):
@@ -424,9 +450,11 @@ class ArrayNetwork:
         return network
 
     def _set_up(self, sizes):
-        """Set ``sizes`` and ``num_layers``; a face adds its own state."""
-        self.sizes = check.check_sizes(sizes)
-        self.num_layers = len(self.sizes)
+        """Set ``sizes`` and ``num_layers`` once they are checked, the
+        memory for the parameters too; a face adds its own state."""
+        sizes = check.check_sizes(sizes)
+        check.check_network_memory(sizes)
+        self.sizes, self.num_layers = sizes, len(sizes)
 
     def __repr__(self):
         return f"{type(self).__name__}({self.sizes!r})"
@@ -473,7 +501,7 @@ class ArrayNetwork:
         path = self._checked_path()
         if path.kind == "per-sample":  # backprop is the user's own
             return self._book_update(mini_batch, eta, lmbda, n)
-        parameters = self._parameters().copy()
+        parameters = self._parameters(np.float64).copy()  # as the book
         check.finite_parameters(parameters.net.params)
         batch = check.pairs("mini_batch", mini_batch)
         data = EpochData(*stack_examples("mini_batch", batch, self.sizes,
@@ -552,6 +580,7 @@ class ArrayNetwork:
             seconds = time.perf_counter() - started
             if bar is not None:
                 bar.close()
+            check_diverged(parameters, epoch, eta, lmbda)
             self._adopt(parameters.copy())
             record = {"epoch": epoch, "seconds": seconds}
             if validation is not None:

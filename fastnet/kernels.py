@@ -30,9 +30,9 @@ before any kernel runs.
 from collections import namedtuple
 
 import numpy as np
-from numba import njit
 
 from .blas import add_outer_products
+from .compiled import jit
 
 #: Output-layer error of each cost function, as passed to the kernels.
 #: ``QUADRATIC``: C = |a - y|^2 / 2, delta^L = (a - y) * sigmoid'(z).
@@ -44,7 +44,7 @@ CROSS_ENTROPY = 1
 #: bounds the workspace for any number of samples.
 FORWARD_BLOCK = 1024
 
-_jit = njit(cache=True, nogil=True)
+_jit = jit
 
 #: A network as the kernels see it: ``params`` the flat parameter vector
 #: (float64 or float32), ``sizes`` (L+1,) int64 neurons per layer,

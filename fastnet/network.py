@@ -66,7 +66,7 @@ class Chapter1Network(core.ArrayNetwork):
                                      eta, 0.0, test_data, "test_data")
         try:
             for j in range(epochs):
-                training.epoch()
+                training.epoch(j)
                 if training.evaluation is not None:
                     print(scored.format(
                         j=j, correct=training.evaluation_correct(),

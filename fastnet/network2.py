@@ -129,7 +129,7 @@ class Network(core.ArrayNetwork):
                              monitor_training_accuracy)
         try:
             for j in range(epochs):
-                training.epoch()
+                training.epoch(j)
                 print("Epoch %s training complete" % j)
                 accuracy = monitors.report(monitor_evaluation_accuracy)
                 print()

@@ -19,12 +19,13 @@ import functools
 import random
 
 import numpy as np
-from numba import njit
+
+from .compiled import jit
 
 _MT_WORDS = 624
 
 
-@njit(cache=True, nogil=True)
+@jit
 def _fisher_yates(positions, raw):
     """Shuffle ``positions`` in place as CPython's ``random.shuffle`` does,
     drawing each ``randbelow(i + 1)`` by rejection from ``raw`` 32-bit

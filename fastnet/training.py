@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from . import __version__, costs, data, network2
+from . import __version__, core, costs, data, network2
 from . import validation as check
 
 INITIALIZERS = ("large", "default")
@@ -61,6 +61,8 @@ class Settings:
         _choice("evaluate_on", self.evaluate_on, EVALUATION_SETS)
         seed = None if self.seed is None else \
             check.check_count("seed", self.seed, 0)
+        dtype = check.check_dtype(self.dtype)
+        check.check_network_memory(sizes, dtype.itemsize)
         return dataclasses.replace(
             self, sizes=sizes,
             epochs=check.check_count("epochs", self.epochs, 1),
@@ -68,7 +70,7 @@ class Settings:
                 "mini_batch_size", self.mini_batch_size, 1),
             eta=check.check_rate("eta", self.eta),
             lmbda=check.check_rate("lmbda", self.lmbda, allow_zero=True),
-            dtype=check.check_dtype(self.dtype).name, limit=limit, seed=seed)
+            dtype=dtype.name, limit=limit, seed=seed)
 
     def with_seed(self):
         """These settings with a seed: the given one, else a fresh one."""
@@ -165,12 +167,19 @@ def run(settings, *, run_data=None, data_dir=None, on_epoch=None,
             on_epoch(report, record)
 
     started = time.perf_counter()
-    network.fit(run_data.X[:, :settings.limit], run_data.y[:settings.limit],
-                epochs=settings.epochs,
-                mini_batch_size=settings.mini_batch_size, eta=settings.eta,
-                lmbda=settings.lmbda, seed=rng, dtype=settings.dtype,
-                validation_data=(run_data.X_eval, run_data.y_eval),
-                callback=after_epoch, progress=progress)
+    try:
+        network.fit(run_data.X[:, :settings.limit],
+                    run_data.y[:settings.limit], epochs=settings.epochs,
+                    mini_batch_size=settings.mini_batch_size,
+                    eta=settings.eta, lmbda=settings.lmbda, seed=rng,
+                    dtype=settings.dtype,
+                    validation_data=(run_data.X_eval, run_data.y_eval),
+                    callback=after_epoch, progress=progress)
+    except core.TrainingDiverged as error:
+        # The caller may still keep the last finite network.
+        report["diverged"] = {"epoch": error.epoch, "message": str(error)}
+        error.network, error.report = network, report
+        raise
     final = report["epochs_run"][-1]
     report.update(seconds=time.perf_counter() - started,
                   correct=final["correct"], total=final["total"],
@@ -200,6 +209,10 @@ def saved_metadata(report):
     metadata = {key: value for key, value in report.items()
                 if key not in ("command", "epochs_run", "correct", "total",
                                "seconds")}
+    if "diverged" in report:  # the model of the last finite epoch
+        metadata["epochs_trained"] = report["diverged"]["epoch"]
+        if report["epochs_run"]:
+            metadata["accuracy"] = report["epochs_run"][-1]["accuracy"]
     metadata["trained"] = datetime.datetime.now(
         datetime.timezone.utc).isoformat(timespec="seconds")
     return metadata

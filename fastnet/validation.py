@@ -10,6 +10,7 @@ want: one sample per row, C-contiguous (see ``fastnet.kernels``).
 import math
 import numbers
 import operator
+import os
 
 import numpy as np
 
@@ -19,10 +20,13 @@ _NUMERIC_KINDS = "biuf"
 
 def check_sizes(sizes):
     """Layer sizes as a list of ints: at least two layers (input and
-    output), each with at least one neuron."""
-    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
-        raise TypeError(f"sizes must be a sequence of layer sizes such as "
-                        f"[784, 30, 10], got {sizes!r}")
+    output), each with at least one neuron.  An ordered sequence: a set
+    or a dict has no order to give the layers."""
+    if not isinstance(sizes, (list, tuple, range, np.ndarray)) or \
+            (isinstance(sizes, np.ndarray) and sizes.ndim != 1):
+        raise TypeError(f"sizes must be a list or tuple of layer sizes such "
+                        f"as [784, 30, 10], got {type(sizes).__name__} "
+                        f"{sizes!r}")
     if len(sizes) < 2:
         raise ValueError(f"sizes must name at least an input and an output "
                          f"layer, got {list(sizes)!r}")
@@ -80,6 +84,59 @@ def layer_arrays(sizes, weights, biases):
     return weights, biases
 
 
+def parameter_count(sizes):
+    """Weights and biases of a network of layer ``sizes`` (Python ints,
+    so that no size overflows)."""
+    return sum((int(n_in) + 1) * int(n_out)
+               for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+
+
+def available_memory():
+    """Bytes of memory this process can still take (Linux's MemAvailable;
+    elsewhere the free physical pages), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+#: Copies of the parameters a network holds at once while it trains: the
+#: arrays it was given, the packed vector, the copy being trained and the
+#: copy handed back after each epoch.
+PARAMETER_COPIES = 4
+
+
+def check_memory(what, needed):
+    """Refuse, before allocating, ``needed`` bytes that the machine does
+    not have: a ``ValueError`` naming ``what`` and both figures."""
+    available = available_memory()
+    if available is not None and needed > available:
+        raise ValueError(f"{what} needs {_bytes(needed)} of memory, but only "
+                         f"{_bytes(available)} are available")
+
+
+def check_network_memory(sizes, itemsize=8):
+    """``check_memory`` for a network of layer ``sizes`` that trains."""
+    check_memory(f"a network of sizes {list(sizes)} "
+                 f"({parameter_count(sizes):,} parameters)",
+                 PARAMETER_COPIES * itemsize * parameter_count(sizes))
+
+
+def _bytes(count):
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if count < 1000 or unit == "TB":
+            return f"{count:,.0f} {unit}" if unit == "bytes" else \
+                f"{count:,.1f} {unit}"
+        count /= 1000
+
+
 def finite_parameters(params):
     """Refuse a packed parameter vector holding NaN or infinity (weights
     edited in place after they were checked)."""
@@ -114,9 +171,11 @@ def check_dtype(dtype):
     """float32 or float64, given as a NumPy dtype, type or name."""
     try:
         checked = np.dtype(dtype)
-    except TypeError:
+    except (TypeError, ValueError):
         checked = None
-    if checked not in FLOAT_DTYPES:
+    # Test dtype None first: np.dtype(None) is float64, and so
+    # ``None in FLOAT_DTYPES`` is true.
+    if dtype is None or checked is None or checked not in FLOAT_DTYPES:
         raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
     return checked
 
@@ -218,6 +277,7 @@ def class_labels(name, y, count, classes):
     y = np.asarray(y)
     if y.ndim == 2 and y.shape == (classes, count):
         _check_numeric(name, y.dtype)
+        _check_finite(name, y, axis=0, what="column")
         return np.argmax(y, axis=0)
     return labels_vector(name, y, count, classes)
 
@@ -302,7 +362,14 @@ def labels_from_pairs(name, labels, classes):
                             f"label, got {type(label).__name__}"
                             f"{' of shape ' + str(shape) if shape else ''}"
                             f"{hint}")
-    labels = np.asarray(labels, dtype=np.intp)
+    try:
+        labels = np.asarray(labels, dtype=np.intp)
+    except OverflowError:  # a label beyond any array index
+        big = next(i for i, label in enumerate(labels)
+                   if not -2**62 < int(label) < 2**62)
+        raise ValueError(f"{name.format(big)} is {int(labels[big])}, outside "
+                         f"the network's {classes} classes "
+                         f"0..{classes - 1}") from None
     _check_label_range(name, labels, classes)
     return labels
 

@@ -51,8 +51,8 @@ def expect_error(net, error, match, call, *args, **kwargs):
     ([784, -3, 10], ValueError, r"sizes\[1\] must be at least 1"),
     ([784.0, 30, 10], TypeError, r"sizes\[0\] must be an integer"),
     ([784, True], TypeError, r"sizes\[1\] must be an integer"),
-    ("784,30", TypeError, "sequence of layer sizes"),
-    (784, TypeError, "sequence of layer sizes"),
+    ("784,30", TypeError, "list or tuple of layer sizes"),
+    (784, TypeError, "list or tuple of layer sizes"),
 ])
 def test_bad_sizes(sizes, error, match):
     state = np.random.get_state()

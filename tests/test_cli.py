@@ -143,7 +143,7 @@ def test_predict_png_and_inverted_png(capsys, tmp_path):
     (["train", "--limit", "60000"], 2, "limit can be at most 50000"),
     (["train", "--dtype", "float16"], 2, "invalid choice: 'float16'"),
     (["train", "--save", "/nonexistent/dir/m.npz"], 2,
-     "is not a writable folder"),
+     "the folder /nonexistent/dir does not exist"),
     (["evaluate", "/nonexistent.npz"], 2, "cannot read '/nonexistent.npz'"),
     (["predict", "/nonexistent.npz", "x.png"], 2, "cannot read"),
     (["bench", "--mini-batch-sizes", "0"], 2, "at least 1"),
