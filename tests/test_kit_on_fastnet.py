@@ -97,3 +97,15 @@ def test_check_command_on_fastnet(target, order):
     out = io.StringIO()
     assert testing.check_command(target, order=order, stream=out) == 0, \
         out.getvalue()
+
+
+def test_the_book_face_with_the_default_order():
+    """fastnet.book's network (the book's SGD order and lines), where that
+    face exists, passes the kit's default book-order checks."""
+    book = pytest.importorskip("fastnet.book")
+    testing.check_gradient(book.network.Network)
+    testing.check_step(book.network.Network)
+    testing.check_training(book.network.Network)
+    out = io.StringIO()
+    assert testing.check_command("fastnet.book.network:Network",
+                                 stream=out) == 0, out.getvalue()
