@@ -11,10 +11,13 @@ images; each benchmark's ``extra_info`` scales its median to the book's
 epoch of 50,000 images and gives the compute floor: the epoch's
 matrix-product FLOPs (forward, and backward for weights and inputs)
 divided by this machine's rate on a large matrix product in the same
-precision.  ``pytest benchmarks/test_network3.py --benchmark-json out.json``
+precision (on BLAS's default threads; the rate on one thread, which is how
+``fastnet.network3`` trains at this mini-batch size, gives a second
+floor).  ``pytest benchmarks/test_network3.py --benchmark-json out.json``
 keeps them.
 """
 
+import contextlib
 import functools
 import time
 
@@ -68,15 +71,18 @@ def flops_per_example(spec):
 
 
 @functools.lru_cache(maxsize=None)
-def matmul_rate(dtype, n=2048):
-    """FLOPs per second of an n x n matrix product, best of three."""
+def matmul_rate(dtype, one_thread=False, n=2048):
+    """FLOPs per second of an n x n matrix product, best of three, on
+    BLAS's default threads or on one (as fastnet.network3 trains)."""
     rng = np.random.default_rng(0)
     a, b = (rng.random((n, n)).astype(dtype) for _ in range(2))
     best = np.inf
-    for _ in range(3):
-        started = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - started)
+    with (network3.single_threaded_blas() if one_thread
+          else contextlib.nullcontext()):
+        for _ in range(3):
+            started = time.perf_counter()
+            a @ b
+            best = min(best, time.perf_counter() - started)
     return 2 * n ** 3 / best
 
 
@@ -156,8 +162,10 @@ def test_conv_epoch(benchmark, mnist_subset, rounds, record, network, dtype,
         scale = BOOK_EPOCH / len(y)
         flops = flops_per_example(spec) * BOOK_EPOCH
         floor = flops / matmul_rate(np.dtype(dtype))
+        one_thread_floor = flops / matmul_rate(np.dtype(dtype), True)
         epoch = benchmark.stats.stats.median * scale
         benchmark.extra_info.update(
             implementation=implementation, samples=len(y),
             seconds_per_50k_epoch=epoch, flops_per_50k_epoch=flops,
-            floor_seconds_per_50k_epoch=floor, times_floor=epoch / floor)
+            floor_seconds_per_50k_epoch=floor, times_floor=epoch / floor,
+            one_thread_floor_seconds_per_50k_epoch=one_thread_floor)

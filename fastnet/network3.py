@@ -44,7 +44,6 @@ import contextlib
 import numbers
 
 import numpy as np
-from scipy.special import expit
 
 from . import conv_kernels, mnist_loader
 
@@ -57,7 +56,9 @@ EVALUATION_CHUNK = 250   # examples per forward pass when measuring accuracy
 
 #### Activation functions, each with its derivative as ``.prime``
 def sigmoid(z):
-    return expit(z)
+    # 1 / (1 + e^-z) written with tanh: no overflow for large -z, and
+    # NumPy's tanh is several times faster than scipy.special.expit.
+    return 0.5 * (1 + np.tanh(0.5 * z))
 
 
 def tanh(z):
@@ -73,7 +74,7 @@ def linear(z):
 
 
 def _sigmoid_prime(z):
-    s = expit(z)
+    s = sigmoid(z)
     return s * (1 - s)
 
 
@@ -81,6 +82,16 @@ sigmoid.prime = _sigmoid_prime
 tanh.prime = lambda z: 1 - np.tanh(z) ** 2
 ReLU.prime = lambda z: (z >= 0).astype(z.dtype)   # 1 at 0, as Theano's
 linear.prime = lambda z: np.ones_like(z)
+
+
+def derivative(activation_fn, z, a):
+    """A fresh array of ``activation_fn.prime(z)``, from the activation
+    ``a = activation_fn(z)`` where that is cheaper (sigmoid, tanh)."""
+    if activation_fn is sigmoid:
+        return a * (1 - a)
+    if activation_fn is tanh:
+        return 1 - a * a
+    return np.array(activation_fn.prime(z), dtype=z.dtype, order="C")
 
 
 #### Data
@@ -340,6 +351,16 @@ class ConvPoolLayer:
                                   size=self.filter_shape)
         self.b = np.random.normal(loc=0, scale=1.0,
                                   size=(self.filter_shape[0],))
+        self._buffers = {}
+
+    def _buffer(self, name, shape, dtype):
+        """A scratch array kept from one mini-batch to the next: a fresh
+        one of this size would come from the operating system each time,
+        and its page faults cost about as much as the work done in it."""
+        array = self._buffers.get(name)
+        if array is None or array.shape != shape or array.dtype != dtype:
+            array = self._buffers[name] = np.empty(shape, dtype=dtype)
+        return array
 
     @property
     def n_in(self):
@@ -357,16 +378,28 @@ class ConvPoolLayer:
 
     def forward(self, a, mask=None):
         """``(output (m, filters, pooled h, pooled w), cache)`` for the
-        inputs ``a``, m rows of ``n_in`` numbers (any shape)."""
+        inputs ``a``, m rows of ``n_in`` numbers (any shape).  The output
+        and the cache live in buffers that the layer's next ``forward``
+        overwrites."""
         x = np.ascontiguousarray(a).reshape((len(a),) + self.image_shape[1:])
-        columns = im2col(x, *self.filter_shape[2:])
-        conv = columns @ _flipped_matrix(self.w).T   # (m*oh*ow, filters)
-        pooled, argmax = max_pool(conv, len(x), self.conv_shape,
-                                  self.poolsize)
-        z = pooled + self.b                          # (m, ph, pw, filters)
-        output = np.ascontiguousarray(
-            self.activation_fn(z).transpose(0, 3, 1, 2))
-        return output, (x.shape, columns, argmax, z)
+        (kh, kw), (oh, ow), (ph, pw) = (self.filter_shape[2:],
+                                        self.conv_shape, self.poolsize)
+        n_filters, m, dtype = self.filter_shape[0], len(x), x.dtype
+        columns = self._buffer("columns", (np.prod(self.filter_shape[1:]),
+                                           m * oh * ow), dtype)
+        conv_kernels.im2col(x, kh, kw, columns)
+        conv = np.matmul(_flipped_matrix(self.w), columns,
+                         out=self._buffer("conv", (n_filters, m * oh * ow),
+                                          dtype))
+        pooled = self._buffer("pooled", (n_filters, m, oh // ph, ow // pw),
+                              dtype)
+        argmax = self._buffer("argmax", pooled.shape, np.int64)
+        conv_kernels.max_pool(conv, oh, ow, ph, pw, pooled, argmax)
+        z = pooled + self.b[:, None, None, None]   # (filters, m, ph, pw)
+        activation = self.activation_fn(z)
+        output = self._buffer("output", (m,) + self.output_shape, dtype)
+        output[...] = activation.transpose(1, 0, 2, 3)
+        return output, (x.shape, columns, argmax, z, activation)
 
     def evaluate(self, a):
         return self.forward(a)[0]
@@ -374,19 +407,25 @@ class ConvPoolLayer:
     def backward(self, delta, cache, need_delta_in=True):
         """``(nabla_w, nabla_b, delta_in)`` from ``delta`` (m, filters,
         pooled h, pooled w), the gradient with the output; ``delta_in``
-        (m, channels, height, width) is None unless asked for."""
-        x_shape, columns, argmax, z = cache
-        delta_z = np.array(self.activation_fn.prime(z), dtype=z.dtype,
-                           order="C")
-        delta_z *= delta.reshape((len(z),) + self.output_shape
-                                 ).transpose(0, 2, 3, 1)
-        nabla_b = delta_z.sum(axis=(0, 1, 2))
-        delta_conv = unpool(delta_z, argmax, len(columns))
-        nabla_w = _unflipped(delta_conv.T @ columns, self.filter_shape)
+        (m, channels, height, width), in a buffer, is None unless asked
+        for."""
+        x_shape, columns, argmax, z, activation = cache
+        delta_z = derivative(self.activation_fn, z, activation)
+        delta_z *= delta.reshape((x_shape[0],) + self.output_shape
+                                 ).transpose(1, 0, 2, 3)
+        nabla_b = delta_z.sum(axis=(1, 2, 3))
+        delta_conv = self._buffer("delta_conv", (len(delta_z),
+                                                 columns.shape[1]), z.dtype)
+        conv_kernels.unpool(delta_z, argmax, delta_conv)
+        nabla_w = _unflipped(delta_conv @ columns.T, self.filter_shape)
         delta_in = None
         if need_delta_in:
-            delta_columns = delta_conv @ _flipped_matrix(self.w)
-            delta_in = col2im(delta_columns, x_shape, *self.filter_shape[2:])
+            delta_columns = np.matmul(
+                _flipped_matrix(self.w).T, delta_conv,
+                out=self._buffer("delta_columns", columns.shape, z.dtype))
+            delta_in = self._buffer("delta_in", x_shape, z.dtype)
+            conv_kernels.col2im(delta_columns, *self.filter_shape[2:],
+                                delta_in)
         return nabla_w, nabla_b, delta_in
 
 
@@ -420,7 +459,8 @@ class FullyConnectedLayer:
         if mask is not None:
             a_in = a_in * mask
         z = a_in @ self.w + self.b
-        return self.activation_fn(z), (a.shape, a_in, mask, z)
+        activation = self.activation_fn(z)
+        return activation, (a.shape, a_in, mask, z, activation)
 
     def evaluate(self, a):
         return self.activation_fn(self._evaluation_z(a))
@@ -434,12 +474,12 @@ class FullyConnectedLayer:
     def backward(self, delta, cache, need_delta_in=True):
         """``(nabla_w, nabla_b, delta_in)`` from ``delta`` (m, n_out), the
         gradient with the output; ``delta_in`` shaped like the input."""
-        delta = delta * self.activation_fn.prime(cache[3])
+        delta = delta * derivative(self.activation_fn, cache[3], cache[4])
         return self._gradients(delta, cache, need_delta_in)
 
     def _gradients(self, delta, cache, need_delta_in):
         """From ``delta``, the gradient with ``z``."""
-        a_shape, a_in, mask, _ = cache
+        a_shape, a_in, mask = cache[:3]
         nabla_w = a_in.T @ delta
         nabla_b = delta.sum(axis=0)
         delta_in = None
@@ -464,7 +504,7 @@ class SoftmaxLayer(FullyConnectedLayer):
     def backward(self, y, cache, need_delta_in=True):
         """From the labels ``y`` (m,): the gradient of the mean of
         ``-log a_y`` with ``z`` is ``(a - e_y) / m``."""
-        delta = softmax(cache[3])
+        delta = cache[4].copy()   # the softmax output
         delta[np.arange(len(y)), y] -= 1
         delta /= len(y)
         return self._gradients(delta, cache, need_delta_in)
@@ -485,46 +525,7 @@ def softmax(z):
     return e / e.sum(axis=1, keepdims=True)
 
 
-#### Convolution and pooling of a whole mini-batch (compiled loops)
-def im2col(x, kh, kw):
-    """The ``kh`` x ``kw`` patches of ``x`` (m, channels, h, w) as rows:
-    (m * oh * ow, channels * kh * kw), rows in (example, row, column)
-    order, each patch in (channel, row, column) order."""
-    m, channels, h, w = x.shape
-    columns = np.empty((m * (h - kh + 1) * (w - kw + 1), channels * kh * kw),
-                       dtype=x.dtype)
-    conv_kernels.im2col(x, kh, kw, columns)
-    return columns
-
-
-def col2im(columns, x_shape, kh, kw):
-    """The adjoint of ``im2col``: adds each row of ``columns`` back onto
-    the patch it came from; returns an array of ``x_shape``."""
-    x = np.empty(x_shape, dtype=columns.dtype)
-    conv_kernels.col2im(columns, kh, kw, x)
-    return x
-
-
-def max_pool(conv, m, conv_shape, poolsize):
-    """``(pooled (m, oh // ph, ow // pw, maps), argmax)`` of ``conv``
-    (m * oh * ow, maps): each window's maximum and the row of ``conv``
-    holding it, the first maximum in row-major window order."""
-    (oh, ow), (ph, pw) = conv_shape, poolsize
-    pooled = np.empty((m, oh // ph, ow // pw, conv.shape[1]), dtype=conv.dtype)
-    argmax = np.empty(pooled.shape, dtype=np.int64)
-    conv_kernels.max_pool(conv, oh, ow, ph, pw, pooled, argmax)
-    return pooled, argmax
-
-
-def unpool(delta, argmax, rows):
-    """The gradient with the convolution, (rows, maps): each pooled
-    output's ``delta`` (m, ph, pw, maps) at its window's maximum, zero
-    elsewhere."""
-    delta_conv = np.empty((rows, delta.shape[3]), dtype=delta.dtype)
-    conv_kernels.unpool(delta, argmax, delta_conv)
-    return delta_conv
-
-
+#### Filters as matrices for the compiled convolution (conv_kernels)
 def _flipped_matrix(w):
     """Filters (f, c, kh, kw), flipped for a true convolution, as rows
     (f, c * kh * kw) matching ``im2col``'s patches."""
