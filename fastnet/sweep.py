@@ -25,6 +25,7 @@ import functools
 import hashlib
 import itertools
 import json
+import logging
 import math
 import os
 import socket
@@ -451,6 +452,9 @@ def run(grid, results, *, resume=False, scheduler=None, client=None,
         raise ValueError("a sweep needs at least one run (training."
                          "Settings)")
     runs = [s.checked() for s in runs]
+    if any(s.seed is None for s in runs):
+        raise ValueError("every run of a sweep needs a seed: a run is known "
+                         "by its settings, seed included")
     with ResultsFile(results, resume) as store:
         todo = [s for s in runs if not store.done(s)]
         if todo:
@@ -475,7 +479,26 @@ def _connect(client, scheduler, workers, runs):
         return
     workers = min(workers or available_cores(), runs)
     with local_cluster(workers) as cluster, Client(cluster) as new_client:
+        # Ctrl-C reaches the whole process group: here it stops the sweep
+        # and closes the cluster; in the workers it would only print
+        # tracebacks.
+        new_client.register_plugin(_ignore_interrupts(),
+                                   name="fastnet-ignore-sigint")
         yield new_client
+
+
+def _ignore_interrupts():
+    """A Dask worker plugin: the worker process ignores SIGINT.  (Defined
+    here so that importing this module does not import Dask.)"""
+    from distributed import WorkerPlugin
+
+    class IgnoreInterrupts(WorkerPlugin):
+        def setup(self, worker):
+            import signal
+            import threading
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return IgnoreInterrupts()
 
 
 def local_cluster(workers, **options):
@@ -490,7 +513,9 @@ def local_cluster(workers, **options):
         # The scheduler's small HTTP server (health, metrics) otherwise
         # asks for port 8787 and warns when another cluster holds it.
         "scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"},
-        **options})
+        # Workers busy in compiled code ignore a close (after Ctrl-C) and
+        # are killed after a few seconds: warnings a user needs not see.
+        "silence_logs": logging.ERROR, **options})
 
 
 def available_cores():
