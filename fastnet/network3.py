@@ -41,6 +41,7 @@ remainder), and an activation function needs its derivative as ``.prime``
 """
 
 import contextlib
+import functools
 import numbers
 
 import numpy as np
@@ -91,6 +92,10 @@ def derivative(activation_fn, z, a):
         return a * (1 - a)
     if activation_fn is tanh:
         return 1 - a * a
+    if activation_fn is ReLU:
+        return (z >= 0).astype(z.dtype)
+    # A copy: the caller works in place, and a user's prime may return a
+    # view of z.
     return np.array(activation_fn.prime(z), dtype=z.dtype, order="C")
 
 
@@ -200,21 +205,28 @@ class Network:
         Afterwards ``best_validation_accuracy``, ``best_iteration``,
         ``test_accuracy`` and ``history`` (one ``(epoch, validation
         accuracy, test accuracy or None)`` per epoch) hold the results."""
-        n_features, n_classes = self.layers[0].n_in, self.layers[-1].n_out
-        training_x, training_y = _check_data(
-            "training_data", training_data, n_features, n_classes,
-            self.mini_batch_size)
-        validation_data = _check_data("validation_data", validation_data,
-                                      n_features, n_classes,
-                                      self.mini_batch_size)
+        training_x, training_y = self._checked("training_data",
+                                               training_data)
+        validation_data = self._checked("validation_data", validation_data)
         if test_data is not None:
-            test_data = _check_data("test_data", test_data, n_features,
-                                    n_classes, self.mini_batch_size)
+            test_data = self._checked("test_data", test_data)
         _check_training_options(epochs, mini_batch_size,
                                 self.mini_batch_size, eta, lmbda)
         with single_threaded_blas():
             self._train(training_x, training_y, epochs, mini_batch_size, eta,
                         validation_data, test_data, lmbda, shuffle)
+        if test_data is not None:   # as network3 leaves it
+            self.test_mb_predictions = functools.partial(
+                self._mini_batch_predictions, test_data[0])
+
+    def _checked(self, name, data):
+        return _check_data(name, data, self.layers[0],
+                           self.layers[-1].n_out, self.mini_batch_size)
+
+    def _mini_batch_predictions(self, x, i):
+        """The predicted digits of mini-batch ``i`` of ``x``."""
+        m = self.mini_batch_size
+        return self.predict(x[i * m:(i + 1) * m])
 
     def _train(self, training_x, training_y, epochs, mini_batch_size, eta,
                validation_data, test_data, lmbda, shuffle):
@@ -302,16 +314,21 @@ class Network:
     def feedforward(self, x):
         """The softmax outputs ``(m, n_out)`` for the examples ``x``
         (m, n_in), without dropout (weights scaled by ``1 - p_dropout``)."""
-        a = np.asarray(x, dtype=self.dtype)
+        a = np.asarray(_check_inputs(x, self.layers[0]), dtype=self.dtype)
         for layer in self.layers:
             a = layer.evaluate(a)
         return a
 
     def predict(self, x):
-        """The most likely digit for each row of ``x``: (m,)."""
-        return np.concatenate([
-            np.argmax(self.feedforward(x[i:i + EVALUATION_CHUNK]), axis=1)
-            for i in range(0, len(x), EVALUATION_CHUNK)])
+        """The most likely digit for each row of ``x`` (m, n_in): (m,),
+        computed ``EVALUATION_CHUNK`` rows at a time."""
+        x = _check_inputs(x, self.layers[0])
+        predictions = np.empty(len(x), dtype=np.int64)
+        for i in range(0, len(x), EVALUATION_CHUNK):
+            chunk = x[i:i + EVALUATION_CHUNK]
+            predictions[i:i + len(chunk)] = np.argmax(
+                self.feedforward(chunk), axis=1)
+        return predictions
 
     def accuracy(self, data):
         """The fraction of ``data`` = ``(X, y)`` classified correctly, over
@@ -620,18 +637,38 @@ def _check_layers(layers, mini_batch_size):
                 f"({type(previous).__name__}) gives {previous.n_out}")
 
 
-def _check_data(name, data, n_features, n_classes, mini_batch_size):
+def _input_description(layer):
+    """How the first layer reads its input, for error messages."""
+    if isinstance(layer, ConvPoolLayer):
+        channels, height, width = layer.image_shape[1:]
+        return (f"the first layer (ConvPoolLayer, image_shape "
+                f"{layer.image_shape}) takes {channels}x{height}x{width} = "
+                f"{layer.n_in}")
+    return f"the first layer ({type(layer).__name__}) takes {layer.n_in}"
+
+
+def _check_inputs(x, first_layer, name="x"):
+    """``x`` as an array of examples in rows, checked for shape and
+    values."""
+    x = np.asarray(x)
+    if x.ndim != 2 or not np.issubdtype(x.dtype, np.number) \
+            or np.issubdtype(x.dtype, np.complexfloating):
+        raise TypeError(f"{name} must be a 2-D array of real numbers, one "
+                        f"example per row; got {x.dtype} {x.shape}")
+    if x.shape[1] != first_layer.n_in:
+        raise ValueError(f"{name}: examples have {x.shape[1]} numbers but "
+                         f"{_input_description(first_layer)}")
+    if not np.isfinite(x).all():
+        raise ValueError(f"{name} holds NaN or infinite values")
+    return x
+
+
+def _check_data(name, data, first_layer, n_classes, mini_batch_size):
     """``(X, y)`` as arrays, after checking shapes, labels and values."""
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise TypeError(f"{name} must be a pair (X, y) of arrays")
-    X, y = np.asarray(data[0]), np.asarray(data[1])
-    if X.ndim != 2 or not np.issubdtype(X.dtype, np.number) \
-            or np.issubdtype(X.dtype, np.complexfloating):
-        raise TypeError(f"{name}: X must be a 2-D array of real numbers, one "
-                        f"example per row; got {X.dtype} {X.shape}")
-    if X.shape[1] != n_features:
-        raise ValueError(f"{name}: examples have {X.shape[1]} numbers but "
-                         f"the first layer takes {n_features}")
+    X = _check_inputs(data[0], first_layer, f"{name} X")
+    y = np.asarray(data[1])
     if y.shape != (len(X),):
         raise ValueError(f"{name}: y must have shape ({len(X)},); got "
                          f"{y.shape}")
@@ -646,8 +683,6 @@ def _check_data(name, data, n_features, n_classes, mini_batch_size):
     if y.min() < 0 or y.max() >= n_classes:
         raise ValueError(f"{name}: labels must be in 0..{n_classes - 1}; got "
                          f"{y.min()}..{y.max()}")
-    if not np.isfinite(X).all():
-        raise ValueError(f"{name}: X holds NaN or infinite values")
     return X, y
 
 

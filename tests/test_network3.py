@@ -586,20 +586,22 @@ def refusal_of(change):
 
 @pytest.mark.parametrize("change, message", [
     (lambda x, y: dict(training_data=(x[:, :-1], y)),
-     "training_data: examples have 161 numbers but the first layer takes "
-     "162"),
+     "training_data X: examples have 161 numbers but the first layer "
+     "(ConvPoolLayer, image_shape (4, 2, 9, 9)) takes 2x9x9 = 162"),
     (lambda x, y: dict(validation_data=(x, y + 3)),
      "validation_data: labels must be in 0..2; got 3..5"),
     (lambda x, y: dict(test_data=(x, y[:-1])),
      "test_data: y must have shape (12,); got (11,)"),
     (lambda x, y: dict(training_data=(np.where(x > 0.5, np.nan, x), y)),
-     "training_data: X holds NaN or infinite values"),
+     "training_data X holds NaN or infinite values"),
     (lambda x, y: dict(validation_data=(x[:3], y[:3])),
      "validation_data has 3 examples, fewer than one mini-batch of 4"),
     (lambda x, y: dict(training_data=(x, y + 0.5)),
      "training_data: labels y must be integers"),
     (lambda x, y: dict(training_data=x),
      "training_data must be a pair (X, y) of arrays"),
+    (lambda x, y: dict(validation_data=(x[0], y)),
+     "validation_data X must be a 2-D array of real numbers"),
     (lambda x, y: dict(mini_batch_size=5),
      "SGD's mini_batch_size 5 differs from the network's 4"),
     (lambda x, y: dict(eta=0.0), "eta must be a positive number; got 0.0"),
@@ -627,3 +629,21 @@ def test_conv_network_learns_mnist():
     quiet(net.SGD, (training[0][:5000], training[1][:5000]), 1, 10, 0.03,
           (validation[0][:1000], validation[1][:1000]), None)
     assert net.best_validation_accuracy > 0.8
+
+
+def test_prediction_checks_its_input_and_takes_any_number_of_rows():
+    net = build(fast, conv_spec(), dtype="float64")
+    x, y = examples(fast.EVALUATION_CHUNK + 3)
+    predictions = net.predict(x)
+    assert predictions.shape == (len(x),)
+    np.testing.assert_array_equal(predictions,
+                                  np.argmax(net.feedforward(x), axis=1))
+    assert net.predict(x[:0]).shape == (0,)
+    with pytest.raises(ValueError, match="examples have 80 numbers but the "
+                       "first layer"):
+        net.predict(x[:, :80])
+    with pytest.raises(TypeError, match="2-D array"):
+        net.feedforward(x[0])
+    quiet(net.SGD, (x[:8], y[:8]), 1, M, 0.1, (x[:8], y[:8]), (x, y))
+    np.testing.assert_array_equal(net.test_mb_predictions(1),
+                                  net.predict(x[M:2 * M]))
