@@ -357,8 +357,9 @@ class ResultsFile:
             raise
 
     def _read(self, resume):
-        size = os.fstat(self._fd).st_size
-        text = os.pread(self._fd, size, 0) if size else b""
+        os.lseek(self._fd, 0, os.SEEK_SET)
+        with os.fdopen(os.dup(self._fd), "rb") as file:
+            text = file.read()
         if text and not resume:
             raise ResultsExist(f"{self.path} already holds results: resume "
                                f"that sweep, or name another file")
@@ -801,6 +802,8 @@ def command(args, parser):
     except ResultsExist:
         parser.error(f"{args.results} already holds results: pass --resume "
                      f"to continue that sweep, or name another file")
+    except FileFormatError:
+        raise                   # status 1, as for other unreadable files
     except ValueError as error:
         parser.error(str(error))
     with store:

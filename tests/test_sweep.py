@@ -502,9 +502,20 @@ def test_command_on_an_existing_scheduler(client, tmp_path, capsys):
     assert out[1].split() == ["eta", "validation", "accuracy", "best",
                               "epoch", "seeds", "s/run"]
     assert len(lines(results)) == 4 and picture.exists()
-    # Resumed, nothing is left to run.
+    # Resumed, nothing is left to run; a torn line is reported and cut.
+    with open(results, "a") as file:
+        file.write('{"id": "12')
     assert main(["--eta", "0.5,3", "--epochs", "2", "--limit", "300",
                  "--repeats", "2", "--results", str(results), "--resume",
                  "--scheduler", address]) == 0
-    assert "Resuming: 4 runs already done" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Resuming: 4 runs already done" in out
+    assert "Ignored a torn last line (10 bytes)" in out
     assert len(lines(results)) == 4
+
+
+def test_command_stops_at_a_corrupt_results_file(tmp_path):
+    results = tmp_path / "r.jsonl"
+    results.write_text("{}\n")
+    with pytest.raises(FileFormatError, match="line 1 is not a fastnet"):
+        main(["--eta", "1", "--results", str(results), "--resume"])
