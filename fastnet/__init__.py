@@ -10,11 +10,28 @@ book's own modules, with the book's argument order, are in
 checksummed MNIST files.
 """
 
+import importlib
+
 __version__ = "0.1.0"
 
-from .data import load_mnist, one_hot, to_columns  # noqa: E402
-from .kernels import sigmoid, sigmoid_prime  # noqa: E402
-from .network import Network  # noqa: E402
+# The public names, imported on first use: ``import fastnet`` itself
+# loads nothing heavy, so that the ``fastnet`` command can answer Ctrl-C
+# while NumPy and Numba are still loading (see ``fastnet.launch``).
+_PUBLIC = {"Network": ".network", "load_mnist": ".data", "one_hot": ".data",
+           "to_columns": ".data", "sigmoid": ".kernels",
+           "sigmoid_prime": ".kernels"}
 
-__all__ = ["Network", "load_mnist", "one_hot", "to_columns", "sigmoid",
-           "sigmoid_prime", "__version__"]
+__all__ = [*_PUBLIC, "__version__"]
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name], __name__),
+                        name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'fastnet' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

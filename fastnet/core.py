@@ -71,7 +71,9 @@ class TrainingDiverged(ArithmeticError):
 
 def check_diverged(parameters, epoch, eta, lmbda):
     """Raise ``TrainingDiverged`` if training left non-finite weights."""
-    if not np.isfinite(parameters.net.params.sum()) and \
+    with np.errstate(all="ignore"):  # summing infinities is the point
+        total = parameters.net.params.sum()
+    if not np.isfinite(total) and \
             not np.isfinite(parameters.net.params).all():
         raise TrainingDiverged(epoch, eta, lmbda)
 

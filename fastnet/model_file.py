@@ -3,8 +3,9 @@
 Layout (a NumPy ``.npz`` archive, read without pickle):
 
 - ``format``: the string ``"fastnet-model"``; ``version``: 2
-- ``face``: ``"network"`` (``fastnet.Network``, chapter 1) or ``"network2"``
-  (``fastnet.network2.Network``, chapter 3); ``cost``: the cost's name in
+- ``face``: ``"network"`` (``fastnet.Network``, the seed's chapter 1),
+  ``"book-network"`` (``fastnet.book.network.Network``, the book's) or
+  ``"network2"`` (``fastnet.network2.Network``, chapter 3); ``cost``: the cost's name in
   ``fastnet.costs`` (``"quadratic"`` or ``"cross-entropy"``), so that a
   loaded network trains on as the saved one did
 - ``sizes``: int64 ``(L+1,)``
@@ -17,7 +18,8 @@ Layout (a NumPy ``.npz`` archive, read without pickle):
 it, so a model file is either complete or absent.  Version 1 files (no
 face or cost) still load: as ``network2`` with the cost their metadata
 names, if it names one, else as ``fastnet.Network``.  ``load_model`` checks
-every part and raises ``ModelFileError`` naming the file and the problem.
+every part and raises ``ModelFileError`` naming the file and the problem;
+it also reads network2's JSON files.
 """
 
 import json
@@ -26,16 +28,18 @@ from pathlib import Path
 
 import numpy as np
 
+from . import costs, data, files, network, network2
+from .book import network as book_network
 from .files import FileFormatError, atomic_write
-from . import core, costs, network, network2
-from .validation import check_sizes
+from .validation import check_network_memory, check_sizes
 
 FORMAT = "fastnet-model"
 VERSION = 2
 #: Versions this fastnet reads.
 READABLE = (1, 2)
 #: The face each name stands for.
-FACES = {"network": network.Network, "network2": network2.Network}
+FACES = {"network": network.Network, "network2": network2.Network,
+         "book-network": book_network.Network}
 
 
 #: A model file is missing, truncated, foreign or inconsistent (the one
@@ -65,65 +69,60 @@ def save_model(network, path, metadata=None):
 
 
 def load_model(path):
-    """``(network, metadata)`` from a file written by ``save_model``."""
+    """``(network, metadata)`` from a file written by ``save_model``, or
+    from network2's JSON file (as ``fastnet.network2.load`` reads it,
+    with empty metadata).
+
+    Everything is checked before anything large is read: the archive's
+    member headers (shapes and dtypes) against the stored sizes and
+    against the memory available, then every array and every metadata
+    field fastnet uses; any problem is a ``ModelFileError`` naming the
+    file and the field."""
     path = Path(path)
+    with files.open_regular_file(path) as file:
+        start = file.read(4)
+    if start[:1] in (b"{", b" ", b"\n", b"\t", b"\r"):
+        return network2.load(path), {}
+    if start != b"PK\x03\x04":
+        raise ModelFileError(path, "not a fastnet model file (neither an "
+                                   ".npz archive nor network2's JSON)")
     try:
-        with open(path, "rb") as file:
-            if file.read(4) != b"PK\x03\x04":
-                raise ModelFileError(path, "not a fastnet model file (not "
-                                           "an .npz archive)")
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except ModelFileError:
+        with files.open_regular_file(path) as file, \
+                np.load(file, allow_pickle=False) as archive:
+            return _load_archive(path, archive)
+    except FileFormatError:
         raise
-    except FileNotFoundError:
-        raise ModelFileError(path, "no such file") from None
-    except IsADirectoryError:
-        raise ModelFileError(path, "is a directory, not a model file") \
-            from None
-    except PermissionError:
-        raise ModelFileError(path, "permission denied") from None
-    except (zipfile.BadZipFile, EOFError, OSError) as error:
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError,
+            TypeError, IndexError) as error:
         raise ModelFileError(path, f"not a fastnet model file, or truncated "
-                                   f"({error})") from None
-    except ValueError as error:  # e.g. an array that needs pickle
-        raise ModelFileError(path, f"not a fastnet model file ({error})") \
-            from None
-    if not isinstance(arrays, dict) or \
-            str(arrays.get("format", "")) != FORMAT:
-        raise ModelFileError(path, "not a fastnet model file (no "
+                                   f"or damaged ({error})") from None
+
+
+def _load_archive(path, archive):
+    """``load_model`` on an open ``NpzFile``."""
+    headers = {key: _header(archive, key) for key in archive.files}
+    read = _Reader(path, archive, headers)
+    if "format" not in headers or read.scalar("format", "U") != FORMAT:
+        raise ModelFileError(path, f"not a fastnet model file (no "
                                    f"'{FORMAT}' marker)")
-    version = arrays.get("version")
-    if version is None or version.shape != () or \
-            version.dtype.kind not in "iu" or int(version) not in READABLE:
+    version = read.scalar("version", "iufU")
+    if not isinstance(version, int) or version not in READABLE:
         raise ModelFileError(path, f"model format version {version} is not "
                                    f"supported (this fastnet reads "
                                    f"{', '.join(map(str, READABLE))})")
-    version = int(version)
-    try:
-        sizes = check_sizes(arrays["sizes"].tolist())
-        metadata = json.loads(str(arrays["metadata"]))
-    except KeyError as error:
-        raise ModelFileError(path, f"missing {error.args[0]!r}") from None
-    except (TypeError, ValueError) as error:
-        raise ModelFileError(path, f"bad sizes or metadata ({error})") \
-            from None
-    layers = range(len(sizes) - 1)
+    sizes = read.sizes()
+    metadata = read.metadata()
     expected = {"format", "version", "sizes", "metadata"} | {
-        f"{kind}_{l}" for kind in ("weights", "biases") for l in layers}
+        f"{kind}_{l}" for kind in ("weights", "biases")
+        for l in range(len(sizes) - 1)}
     if version >= 2:
         expected |= {"face", "cost"}
-    if set(arrays) != expected:
-        missing, extra = expected - set(arrays), set(arrays) - expected
+    if set(headers) != expected:
+        missing, extra = expected - set(headers), set(headers) - expected
         raise ModelFileError(path, f"arrays missing: {sorted(missing)}, "
                                    f"unexpected: {sorted(extra)}")
-    weights = [arrays[f"weights_{l}"] for l in layers]
-    biases = [arrays[f"biases_{l}"] for l in layers]
-    dtypes = {a.dtype for a in weights + biases}
-    if len(dtypes) != 1 or dtypes.pop() not in (np.float32, np.float64):
-        raise ModelFileError(path, "weights and biases must all be float32 "
-                                   "or all float64")
-    face, cost = _face_and_cost(path, arrays, metadata, version)
+    face, cost = _face_and_cost(path, read, metadata, version)
+    weights, biases = read.layers(sizes)
     try:
         if face is network2.Network:
             loaded = face.from_parameters(weights, biases, cost=cost.cls)
@@ -131,10 +130,111 @@ def load_model(path):
             loaded = face.from_parameters(weights, biases)
     except (TypeError, ValueError) as error:
         raise ModelFileError(path, str(error)) from None
-    if loaded.sizes != sizes:
-        raise ModelFileError(path, f"sizes {sizes} do not match the weights' "
-                                   f"shapes {loaded.sizes}")
     return loaded, metadata
+
+
+def _header(archive, key):
+    """``(shape, dtype)`` of a member, read from its ``.npy`` header
+    without reading its data."""
+    with archive.zip.open(key + ".npy") as member:
+        version = np.lib.format.read_magic(member)
+        read = {(1, 0): np.lib.format.read_array_header_1_0,
+                (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+        if read is None:
+            raise ValueError(f"{key}: unknown .npy version {version}")
+        shape, _, dtype = read(member)
+    return shape, dtype
+
+
+class _Reader:
+    """Reads the members of a model archive, each checked by its header
+    before its data is read."""
+
+    #: The most bytes a small member (a marker, the metadata) may hold.
+    SMALL = 1 << 20
+
+    def __init__(self, path, archive, headers):
+        self.path, self.archive, self.headers = path, archive, headers
+
+    def fail(self, problem):
+        raise ModelFileError(self.path, problem)
+
+    def array(self, key, kinds, shape=None, small=False):
+        """Member ``key``, its dtype kind one of ``kinds`` and its shape
+        ``shape`` (if given), checked before it is read."""
+        if key not in self.headers:
+            self.fail(f"missing {key!r}")
+        declared, dtype = self.headers[key]
+        if dtype.hasobject:
+            self.fail(f"not a fastnet model file: {key} holds Python "
+                      f"objects, which would need pickle")
+        if dtype.kind not in kinds:
+            self.fail(f"{key} has dtype {dtype}, not the expected kind")
+        if shape is not None and tuple(declared) != tuple(shape):
+            self.fail(f"{key} has shape {tuple(declared)}, expected "
+                      f"{tuple(shape)}")
+        if small and int(np.prod(declared, dtype=object)) * \
+                dtype.itemsize > self.SMALL:
+            self.fail(f"{key} is implausibly large for what it holds")
+        return self.archive[key]
+
+    def scalar(self, key, kinds):
+        value = self.array(key, kinds, shape=(), small=True)
+        return value.item()
+
+    def sizes(self):
+        shape = self.headers.get("sizes", ((0,), None))[0]
+        if len(shape) != 1 or shape[0] > 10_000:
+            self.fail(f"sizes has shape {tuple(shape)}, not a short list of "
+                      f"layer sizes")
+        sizes_array = self.array("sizes", "iu", small=True)
+        try:
+            sizes = check_sizes(sizes_array.tolist())
+            check_network_memory(sizes)
+        except (TypeError, ValueError) as error:
+            self.fail(f"sizes: {error}")
+        return sizes
+
+    def metadata(self):
+        text = self.scalar("metadata", "U")
+        try:
+            metadata = json.loads(text)
+        except (ValueError, RecursionError) as error:
+            self.fail(f"metadata is not JSON ({error})")
+        if not isinstance(metadata, dict):
+            self.fail(f"metadata must be a JSON object, got "
+                      f"{type(metadata).__name__}")
+        _check_metadata(self.fail, metadata)
+        return metadata
+
+    def layers(self, sizes):
+        """The weights and biases, each checked by its header first: one
+        float dtype for all."""
+        weights, biases, dtypes = [], [], set()
+        for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            for kind, shape, into in (("weights", (n_out, n_in), weights),
+                                      ("biases", (n_out, 1), biases)):
+                dtypes.add(self.headers[f"{kind}_{l}"][1])
+                into.append(self.array(f"{kind}_{l}", "f", shape))
+        if len(dtypes) != 1 or dtypes.pop() not in (np.float32, np.float64):
+            self.fail("weights and biases must all be float32 or all "
+                      "float64")
+        return weights, biases
+
+
+def _check_metadata(fail, metadata):
+    """The fields fastnet itself reads: ``input_scale``, a finite positive
+    number, and ``dataset``, a known data set name."""
+    if "input_scale" in metadata:
+        scale = metadata["input_scale"]
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) \
+                or not np.isfinite(scale) or scale <= 0:
+            fail(f"metadata field input_scale must be a finite positive "
+                 f"number, got {scale!r}")
+    if "dataset" in metadata and metadata["dataset"] not in data.DATASETS:
+        fail(f"metadata field dataset must be one of "
+             f"{', '.join(sorted(data.DATASETS))}, got "
+             f"{metadata['dataset']!r}")
 
 
 def _face_name(network):
@@ -148,20 +248,21 @@ def _face_name(network):
 
 
 def _face_and_cost(path, arrays, metadata, version):
-    """The class and ``CostInfo`` a file's network is loaded as."""
+    """The class and ``CostInfo`` a file's network is loaded as;
+    ``arrays`` is the file's ``_Reader``."""
     if version == 1:  # no face or cost stored: the metadata may say
         named = metadata.get("cost") if isinstance(metadata, dict) else None
         if named in costs.COSTS:
             return network2.Network, costs.COSTS[named]
         return network.Network, costs.COSTS["quadratic"]
-    face, cost = str(arrays["face"]), str(arrays["cost"])
+    face, cost = arrays.scalar("face", "U"), arrays.scalar("cost", "U")
     if face not in FACES:
         raise ModelFileError(path, f"unknown face {face!r}; expected one "
                                    f"of {', '.join(FACES)}")
     if cost not in costs.COSTS:
         raise ModelFileError(path, f"unknown cost {cost!r}; expected one "
                                    f"of {', '.join(costs.COSTS)}")
-    if FACES[face] is network.Network and cost != "quadratic":
+    if FACES[face] is not network2.Network and cost != "quadratic":
         raise ModelFileError(path, f"a {face} model has the quadratic cost, "
                                    f"not {cost}")
     return FACES[face], costs.COSTS[cost]

@@ -21,7 +21,7 @@ import numpy as np
 from . import core, costs
 from . import validation as check
 from .costs import CrossEntropyCost, QuadraticCost
-from .files import FileFormatError, atomic_write
+from .files import FileFormatError, atomic_write, read_regular_file
 from .kernels import sigmoid, sigmoid_prime
 from .mnist_loader import vectorized_result
 
@@ -274,31 +274,88 @@ class _Monitors:
 
 def load(filename):
     """A network from network2's JSON file (written by this module or by
-    Nielsen's).  Like network2's ``load`` it builds ``Network(sizes)``
-    first, drawing its initial weights, then replaces them."""
+    Nielsen's).  The whole file is checked first; then, like network2's
+    ``load``, it builds ``Network(sizes)``, drawing initial weights from
+    ``np.random``, and replaces them.  A file that is not such a network
+    raises ``FileFormatError`` naming the file and the problem, with
+    ``np.random``'s state untouched."""
+    document = _read_json(filename)
     try:
-        with open(filename) as file:
-            document = json.load(file)
-    except json.JSONDecodeError as error:
+        sizes, cost, weights, biases = _network_in(document)
+    except (TypeError, ValueError, OverflowError) as error:
+        raise FileFormatError(filename, str(error)) from None
+    network = Network(sizes, cost=cost.cls)
+    network._adopt(core.Parameters.pack(sizes, weights, biases))
+    return network
+
+
+def _read_json(filename):
+    """The JSON document in ``filename``, read only if it is a regular
+    file that fits in memory."""
+    available = check.available_memory()
+    raw = read_regular_file(filename, None if available is None
+                            else available // 8)
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise FileFormatError(filename, "not a network2 JSON file (not "
+                                        "text)") from None
+    except (ValueError, RecursionError) as error:
         raise FileFormatError(filename, f"not a network2 JSON file "
-                                        f"({error})") from None
+                                        f"({type(error).__name__}: "
+                                        f"{str(error)[:200]})") from None
+
+
+def _network_in(document):
+    """``(sizes, CostInfo, weights, biases)`` of a network2 document,
+    every part checked against the sizes (and the sizes against the
+    memory) before any array is built."""
     if not isinstance(document, dict) or not {"sizes", "weights", "biases",
                                               "cost"} <= set(document):
-        raise FileFormatError(filename, "a network2 file holds sizes, "
-                                        "weights, biases and cost")
-    try:
-        cost = costs.by_name(document["cost"])
-    except ValueError as error:
-        raise FileFormatError(filename, str(error)) from None
-    try:
-        network = Network(document["sizes"], cost=cost.cls)
-        weights = [np.array(w, dtype=np.float64)
-                   for w in document["weights"]]
-        biases = [np.array(b, dtype=np.float64) for b in document["biases"]]
-        network._adopt(core.Parameters.pack(network.sizes, weights, biases))
-    except (TypeError, ValueError) as error:
-        raise FileFormatError(filename, str(error)) from None
-    return network
+        raise ValueError("a network2 file holds an object with sizes, "
+                         "weights, biases and cost")
+    if not isinstance(document["cost"], str):
+        raise ValueError(f"cost must be the name of a cost class, got "
+                         f"{type(document['cost']).__name__}")
+    cost = costs.by_name(document["cost"])
+    sizes = check.check_sizes(document["sizes"])
+    check.check_network_memory(sizes)
+    weights = _number_arrays("weights", document["weights"],
+                             [(y, x) for x, y in zip(sizes[:-1], sizes[1:])])
+    biases = _number_arrays("biases", document["biases"],
+                            [(y, 1) for y in sizes[1:]])
+    return sizes, cost, weights, biases
+
+
+def _number_arrays(name, lists, shapes):
+    """Nested JSON lists of numbers (not true or false) as float64 arrays
+    of the given ``shapes``."""
+    if not isinstance(lists, list) or len(lists) != len(shapes):
+        raise ValueError(f"{name} must be a list of {len(shapes)} arrays "
+                         f"for these sizes")
+    arrays = []
+    for l, (value, shape) in enumerate(zip(lists, shapes)):
+        try:
+            array = np.array(value, dtype=object)
+        except ValueError:
+            array = None
+        if array is None or array.shape != shape:
+            raise ValueError(f"{name}[{l}] is not a {shape[0]}x{shape[1]} "
+                             f"array of numbers")
+        kinds = {type(v) for v in array.flat}
+        if not kinds <= {int, float}:
+            raise ValueError(f"{name}[{l}] holds "
+                             f"{sorted(k.__name__ for k in kinds - {int, float})}"
+                             f" values, not numbers")
+        try:
+            array = array.astype(np.float64)
+        except OverflowError:
+            raise ValueError(f"{name}[{l}] holds a number too large for a "
+                             f"float") from None
+        if not np.isfinite(array).all():
+            raise ValueError(f"{name}[{l}] contains NaN or infinity")
+        arrays.append(array)
+    return arrays
 
 
 def _checked_cost(cost):

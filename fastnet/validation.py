@@ -140,7 +140,9 @@ def _bytes(count):
 def finite_parameters(params):
     """Refuse a packed parameter vector holding NaN or infinity (weights
     edited in place after they were checked)."""
-    if not np.isfinite(params.sum()) and not np.isfinite(params).all():
+    with np.errstate(all="ignore"):
+        total = params.sum()
+    if not np.isfinite(total) and not np.isfinite(params).all():
         raise ValueError("the weights or biases contain NaN or infinity")
 
 
@@ -394,7 +396,11 @@ def _first_nonfinite(a, axis):
     # A NaN or inf anywhere makes the sum NaN or inf, so a finite sum
     # proves every entry finite; only then is the slower exact test
     # needed (the sum of finite entries can also overflow).
-    if a.dtype.kind != "f" or np.isfinite(a.sum()) or np.isfinite(a).all():
+    if a.dtype.kind != "f":
+        return None
+    with np.errstate(all="ignore"):
+        total = a.sum()
+    if np.isfinite(total) or np.isfinite(a).all():
         return None
     return int(np.flatnonzero(~np.isfinite(a).all(axis=axis))[0])
 

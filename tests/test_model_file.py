@@ -82,12 +82,32 @@ def arrays_of(network, **changes):
     (dict(version=np.array(1.9)), "version 1.9 is not supported"),
     (dict(weights_1=None), r"arrays missing: \['weights_1'\]"),
     (dict(extra=np.zeros(3)), r"unexpected: \['extra'\]"),
-    (dict(weights_0=np.zeros((7, 11))), "do not match|has shape"),
-    (dict(biases_2=np.zeros((3, 2))), r"biases\[2\] has shape \(3, 2\)"),
+    (dict(weights_0=np.zeros((7, 11))), r"weights_0 has shape \(7, 11\), "
+     r"expected \(7, 12\)"),
+    (dict(biases_2=np.zeros((3, 2))), r"biases_2 has shape \(3, 2\)"),
     (dict(weights_1=np.full((5, 7), np.inf)), r"weights\[1\] contains NaN"),
-    (dict(weights_0=np.zeros((7, 12), np.int64)), "must all be float32 or all float64"),
-    (dict(sizes=np.array([12, 7, 5, 4])), r"biases\[2\]|do not match"),
-    (dict(metadata=np.array("{not json")), "bad sizes or metadata"),
+    (dict(weights_0=np.zeros((7, 12), np.int64)), "weights_0 has dtype int64"),
+    (dict(weights_0=np.zeros((7, 12), np.float32)),
+     "must all be float32 or all float64"),
+    (dict(sizes=np.array([12, 7, 5, 4])), r"weights_2 has shape \(3, 5\), "
+     r"expected \(4, 5\)"),
+    (dict(metadata=np.array("{not json")), "metadata is not JSON"),
+    # Issue 9, item 6: every field is checked, metadata included.
+    (dict(metadata=np.array("[1, 2]")), "metadata must be a JSON object"),
+    (dict(metadata=np.array('{"input_scale": "abc"}')),
+     "input_scale must be a finite positive number, got 'abc'"),
+    (dict(metadata=np.array('{"input_scale": Infinity}')),
+     "input_scale must be a finite positive number, got inf"),
+    (dict(metadata=np.array('{"input_scale": 0}')),
+     "input_scale must be a finite positive number, got 0"),
+    (dict(metadata=np.array('{"input_scale": -0.1}')),
+     "input_scale must be a finite positive number"),
+    (dict(metadata=np.array('{"dataset": "cifar"}')),
+     "dataset must be one of fashion, mnist, got 'cifar'"),
+    (dict(version=np.array("abc")), "version abc is not supported"),
+    (dict(weights_0=np.array(1.0)), r"weights_0 has shape \(\), expected"),
+    (dict(sizes=np.array([12, 10 ** 12, 3])), "needs .* of memory"),
+    (dict(sizes=np.zeros((2, 2), np.int64)), "sizes has shape"),
 ])
 def test_inconsistent_files(network, tmp_path, changes, message):
     path = tmp_path / "bad.npz"
@@ -115,11 +135,11 @@ def test_foreign_truncated_and_missing_files(network, tmp_path):
             load_model(truncated)
     text = tmp_path / "notes.txt"
     text.write_text("hello")
-    with pytest.raises(ModelFileError, match="not an .npz archive"):
+    with pytest.raises(ModelFileError, match="neither an .npz archive nor network2.s JSON"):
         load_model(text)
     with pytest.raises(ModelFileError, match="no such file"):
         load_model(tmp_path / "absent.npz")
-    with pytest.raises(ModelFileError, match="is a directory"):
+    with pytest.raises(ModelFileError, match="a directory|folder"):
         load_model(tmp_path)
 
 
@@ -181,3 +201,45 @@ def test_bad_face_or_cost(network, tmp_path, changes, message):
     np.savez(path, **arrays)
     with pytest.raises(ModelFileError, match=message):
         load_model(path)
+
+
+def test_a_header_claiming_a_huge_array_is_refused_before_reading(
+        network, tmp_path):
+    """Issue 9, item 6: a member whose .npy header claims (10**12,) is
+    refused from its header, without reading or allocating it."""
+    import io
+    import zipfile
+    path = tmp_path / "huge.npz"
+    np.savez(path, **arrays_of(network))
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {
+        "descr": "<f8", "fortran_order": False, "shape": (10 ** 12,)})
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("extra.npy", header.getvalue())
+    with pytest.raises(ModelFileError, match="unexpected: .'extra'."):
+        load_model(path)
+
+
+def test_fifos_are_refused_without_blocking(tmp_path):
+    import os
+    fifo = tmp_path / "model.npz"
+    os.mkfifo(fifo)
+    with pytest.raises(ModelFileError, match="FIFO|not a regular file"):
+        load_model(fifo)
+
+
+def test_network2_json_loads_through_load_model(tmp_path):
+    """Issue 10: one model, any format."""
+    net = network2.Network([12, 7, 3], cost=network2.QuadraticCost, seed=1)
+    net.save(tmp_path / "net.json")
+    loaded, metadata = load_model(tmp_path / "net.json")
+    assert metadata == {} and loaded.cost is network2.QuadraticCost
+    np.testing.assert_array_equal(loaded.weights[0], net.weights[0])
+
+
+def test_the_book_face_saves_and_loads(tmp_path):
+    from fastnet.book import network as book
+    net = book.Network([12, 7, 3], seed=3)
+    save_model(net, tmp_path / "m.npz")
+    loaded, _ = load_model(tmp_path / "m.npz")
+    assert type(loaded) is book.Network

@@ -206,11 +206,12 @@ def test_json_files_load_in_either_direction(tmp_path):
 
 @pytest.mark.parametrize("content, match", [
     ("{not json", "not a network2 JSON file"),
-    ('{"sizes": [2, 1]}', "holds sizes, weights, biases and cost"),
+    ('{"sizes": [2, 1]}', "holds an object with sizes, weights, biases and "
+     "cost"),
     ('{"sizes": [2, 1], "weights": [[[0, 0]]], "biases": [[[0]]], '
      '"cost": "HingeCost"}', "unknown cost 'HingeCost'"),
     ('{"sizes": [2, 1], "weights": [[[0, 0, 0]]], "biases": [[[0]]], '
-     '"cost": "CrossEntropyCost"}', r"weights\[0\] has shape \(1, 3\)"),
+     '"cost": "CrossEntropyCost"}', r"weights\[0\] is not a 1x2 array"),
     ('{"sizes": [2, 1], "weights": [[[0, NaN]]], "biases": [[[0]]], '
      '"cost": "CrossEntropyCost"}', r"weights\[0\] contains NaN"),
 ])
@@ -220,6 +221,69 @@ def test_bad_json_files(tmp_path, content, match):
     with pytest.raises(ValueError, match=match) as caught:
         network2.load(path)
     assert "net.json" in str(caught.value)
+
+
+GOOD = {"sizes": [2, 3, 1], "weights": [[[0.5, 1], [0, 0], [1, 1]],
+                                        [[1, 2, 3]]],
+        "biases": [[[0], [1], [2]], [[0.5]]], "cost": "CrossEntropyCost"}
+
+
+@pytest.mark.parametrize("change, match", [
+    (dict(weights=[[[0.5, 1], [0, 0], [1]], [[1, 2, 3]]]),
+     r"weights\[0\] is not a 3x2 array"),
+    (dict(weights=[[[0.5, True], [0, 0], [1, 1]], [[1, 2, 3]]]),
+     r"weights\[0\] holds \['bool'\] values"),
+    (dict(biases=[[["0"], [1], [2]], [[0.5]]]),
+     r"biases\[0\] holds \['str'\] values"),
+    (dict(weights=[[[0.5, 10 ** 400], [0, 0], [1, 1]], [[1, 2, 3]]]),
+     "too large for a float"),
+    (dict(biases=[[[0], [1], [2]]]), "biases must be a list of 2 arrays"),
+    (dict(cost=["CrossEntropyCost"]), "cost must be the name"),
+    (dict(cost={"name": "CrossEntropyCost"}), "cost must be the name"),
+    (dict(sizes=[784, 300000, 10]), "not a 300000x784 array"),
+    (dict(sizes=[784, 4000000, 10]), "needs .* of memory"),
+    (dict(sizes={"a": 1}), "sizes must be a list"),
+])
+def test_bad_json_is_refused_before_any_random_draw(tmp_path, change, match):
+    """Issue 9: every rejected file leaves np.random where it was, and is
+    refused before memory for its sizes is taken."""
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps(dict(GOOD, **change)))
+    state = np.random.get_state()
+    with pytest.raises(ValueError, match=match):
+        network2.load(path)
+    after = np.random.get_state()
+    assert all(np.array_equal(a, b) for a, b in zip(state, after))
+
+
+@pytest.mark.parametrize("raw, match", [
+    (b"\x89PNG\r\n\x1a\n\x00\xff\xfe", "not text"),
+    (b"[" * 100000 + b"]" * 100000, "not a network2 JSON file"),
+])
+def test_binary_and_deeply_nested_files(tmp_path, raw, match):
+    path = tmp_path / "net.json"
+    path.write_bytes(raw)
+    with pytest.raises(ValueError, match=match):
+        network2.load(path)
+
+
+def test_a_good_file_loads(tmp_path):
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps(GOOD))
+    net = network2.load(path)
+    assert net.sizes == [2, 3, 1] and net.cost is network2.CrossEntropyCost
+    np.testing.assert_array_equal(net.weights[1], [[1, 2, 3]])
+
+
+def test_from_parameters_keeps_a_cost():
+    """Issue 9: network2's from_parameters gives a network with a cost
+    (repr, SGD and the initializers work)."""
+    net = network2.Network.from_parameters(
+        [np.ones((3, 2)), np.ones((1, 3))], [np.zeros((3, 1)),
+                                             np.zeros((1, 1))])
+    assert "cost=CrossEntropyCost" in repr(net)
+    net.large_weight_initializer()
+    quiet(net.SGD, Examples(2, 1, 4).training, 1, 2, 0.5)
 
 
 def test_early_stopping_stops_when_accuracy_stalls():
