@@ -52,7 +52,10 @@ __all__ = ["Network", "ConvPoolLayer", "FullyConnectedLayer", "SoftmaxLayer",
            "sigmoid", "tanh", "ReLU", "linear", "load_data_shared",
            "expand_mnist", "size", "single_threaded_blas"]
 
-EVALUATION_CHUNK = 250   # examples per forward pass when measuring accuracy
+#: Examples per forward pass when predicting: small enough that a
+#: conv layer's unrolled patches stay in cache (25 measured faster than
+#: 100 or 250 here), and bounding memory for any number of examples.
+EVALUATION_CHUNK = 25
 
 
 #### Activation functions, each with its derivative as ``.prime``
