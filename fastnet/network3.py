@@ -281,9 +281,11 @@ class Network:
         nabla_w, nabla_b = self.backprop(x, y, self.dropout_masks(len(y)))
         decay = lmbda / num_training_batches
         for layer, nw, nb in zip(self.layers, nabla_w, nabla_b):
+            # w - eta (nw + decay w), in place: no temporaries as large as w
             if decay:
-                nw += decay * layer.w
-            layer.w -= eta * nw
+                layer.w *= 1 - eta * decay
+            nw *= eta
+            layer.w -= nw
             layer.b -= eta * nb
 
     def dropout_masks(self, m):
@@ -299,7 +301,8 @@ class Network:
         """``(nabla_w, nabla_b)``: the gradient of the mean of ``-log a_y``
         over the examples ``x`` (m, n_in), labels ``y`` (m,), with each
         layer's weights and biases, inputs multiplied by ``masks`` (from
-        ``dropout_masks``; None: no dropout)."""
+        ``dropout_masks``; None: no dropout).  The gradients may live in
+        the layers' buffers: the next ``backprop`` overwrites them."""
         a = np.asarray(x, dtype=self.dtype)
         masks = masks or [None] * len(self.layers)
         caches = []
@@ -342,7 +345,22 @@ class Network:
 
 
 #### Layer types
-class ConvPoolLayer:
+class _Buffered:
+    """Scratch arrays kept from one mini-batch to the next: fresh arrays
+    of these sizes would come from the operating system each time, and
+    their page faults cost about as much as the work done in them.  What
+    a layer returns from ``forward`` and ``backward`` lives in these
+    buffers until its next call."""
+
+    def _buffer(self, name, shape, dtype):
+        buffers = self.__dict__.setdefault("_buffers", {})
+        array = buffers.get(name)
+        if array is None or array.shape != shape or array.dtype != dtype:
+            array = buffers[name] = np.empty(shape, dtype=dtype)
+        return array
+
+
+class ConvPoolLayer(_Buffered):
     """Convolution, max-pooling, bias and activation: output map ``f`` is
     ``activation_fn(maxpool(sum_c x_c * w_fc) + b_f)``, ``*`` the valid
     (true, filter-flipped) convolution of Theano's ``conv2d``."""
@@ -371,16 +389,6 @@ class ConvPoolLayer:
                                   size=self.filter_shape)
         self.b = np.random.normal(loc=0, scale=1.0,
                                   size=(self.filter_shape[0],))
-        self._buffers = {}
-
-    def _buffer(self, name, shape, dtype):
-        """A scratch array kept from one mini-batch to the next: a fresh
-        one of this size would come from the operating system each time,
-        and its page faults cost about as much as the work done in it."""
-        array = self._buffers.get(name)
-        if array is None or array.shape != shape or array.dtype != dtype:
-            array = self._buffers[name] = np.empty(shape, dtype=dtype)
-        return array
 
     @property
     def n_in(self):
@@ -398,9 +406,7 @@ class ConvPoolLayer:
 
     def forward(self, a, mask=None):
         """``(output (m, filters, pooled h, pooled w), cache)`` for the
-        inputs ``a``, m rows of ``n_in`` numbers (any shape).  The output
-        and the cache live in buffers that the layer's next ``forward``
-        overwrites."""
+        inputs ``a``, m rows of ``n_in`` numbers (any shape)."""
         x = np.ascontiguousarray(a).reshape((len(a),) + self.image_shape[1:])
         (kh, kw), (oh, ow), (ph, pw) = (self.filter_shape[2:],
                                         self.conv_shape, self.poolsize)
@@ -427,8 +433,7 @@ class ConvPoolLayer:
     def backward(self, delta, cache, need_delta_in=True):
         """``(nabla_w, nabla_b, delta_in)`` from ``delta`` (m, filters,
         pooled h, pooled w), the gradient with the output; ``delta_in``
-        (m, channels, height, width), in a buffer, is None unless asked
-        for."""
+        (m, channels, height, width) is None unless asked for."""
         x_shape, columns, argmax, z, activation = cache
         delta_z = derivative(self.activation_fn, z, activation)
         delta_z *= delta.reshape((x_shape[0],) + self.output_shape
@@ -449,7 +454,7 @@ class ConvPoolLayer:
         return nabla_w, nabla_b, delta_in
 
 
-class FullyConnectedLayer:
+class FullyConnectedLayer(_Buffered):
     """``activation_fn(a w + b)`` with ``w`` (n_in, n_out); with dropout,
     each input is kept with probability ``1 - p_dropout`` in training,
     and ``a w`` is scaled by ``1 - p_dropout`` in evaluation."""
@@ -500,11 +505,13 @@ class FullyConnectedLayer:
     def _gradients(self, delta, cache, need_delta_in):
         """From ``delta``, the gradient with ``z``."""
         a_shape, a_in, mask = cache[:3]
-        nabla_w = a_in.T @ delta
+        nabla_w = np.matmul(a_in.T, delta, out=self._buffer(
+            "nabla_w", self.w.shape, delta.dtype))
         nabla_b = delta.sum(axis=0)
         delta_in = None
         if need_delta_in:
-            delta_in = delta @ self.w.T
+            delta_in = np.matmul(delta, self.w.T, out=self._buffer(
+                "delta_in", a_in.shape, delta.dtype))
             if mask is not None:
                 delta_in *= mask
             delta_in = delta_in.reshape(a_shape)
