@@ -11,9 +11,14 @@ fastnet does not.
 """
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import check_is_fitted, validate_data
+except ImportError as error:
+    raise ImportError(f"fastnet.sklearn needs scikit-learn 1.6 or later: "
+                      f"pip install 'fastnet[sklearn]' ({error})") from None
 
 from . import costs, network2
 from . import validation as check

@@ -347,6 +347,9 @@ class ResultsFile:
         self.path = os.fspath(path)
         self.records = {}           # run id -> latest record
         self.torn_bytes = 0
+        # A file made here and never written is removed on close, so that
+        # a sweep refused or failing before its first run leaves nothing.
+        self._created = not os.path.exists(self.path)
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND,
                            0o666)
         try:
@@ -379,9 +382,12 @@ class ResultsFile:
         os.write(self._fd, line)
         os.fsync(self._fd)
         self.records[record["id"]] = record
+        self._created = False
 
     def close(self):
         if self._fd is not None:
+            if self._created and os.fstat(self._fd).st_size == 0:
+                os.unlink(self.path)
             os.close(self._fd)
             self._fd = None
 
@@ -456,6 +462,9 @@ def run(grid, results, *, resume=False, scheduler=None, client=None,
     if any(s.seed is None for s in runs):
         raise ValueError("every run of a sweep needs a seed: a run is known "
                          "by its settings, seed included")
+    if workers is not None:
+        check.check_count("workers", workers, 1)
+    require_dask()
     with ResultsFile(results, resume) as store:
         todo = [s for s in runs if not store.done(s)]
         if todo:
@@ -464,6 +473,15 @@ def run(grid, results, *, resume=False, scheduler=None, client=None,
                          len(runs))
         return [store.records[run_id(s)] for s in runs
                 if run_id(s) in store.records]
+
+
+def require_dask():
+    """An ``ImportError`` saying how to install Dask, if it is missing."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError as error:
+        raise ImportError(f"sweeps run on Dask: pip install 'fastnet[sweep]' "
+                          f"({error})") from None
 
 
 @contextlib.contextmanager
@@ -793,6 +811,14 @@ def command(args, parser):
         parser.error(str(error))
     if args.scheduler and args.workers:
         parser.error("--workers sizes a local cluster; not with --scheduler")
+    for name in ("workers", "top"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1, got "
+                         f"{getattr(args, name)}")
+    try:
+        require_dask()
+    except ImportError as error:
+        parser.error(str(error))
     if args.plot:
         _check_plot(parser, args.plot)
     try:
@@ -809,9 +835,13 @@ def command(args, parser):
     with store:
         todo = sum(not store.done(s) for s in runs)
         print(_headline(runs, todo, store, args))
-    records = run(runs, args.results, resume=True, scheduler=args.scheduler,
-                  workers=args.workers, data_dir=args.data_dir,
-                  progress=not args.quiet and sys.stderr.isatty())
+    try:
+        records = run(runs, args.results, resume=True,
+                      scheduler=args.scheduler, workers=args.workers,
+                      data_dir=args.data_dir,
+                      progress=not args.quiet and sys.stderr.isatty())
+    except OSError as error:    # the scheduler is unreachable, mostly
+        parser.exit(1, f"fastnet: error: {error}\n")
     print(table(records, args.top))
     if args.plot:
         plot(records, args.plot)

@@ -205,6 +205,9 @@ def test_results_file_refuses_to_overwrite_and_resumes(tmp_path):
     with pytest.raises(sweep.ResultsExist, match="already holds results"):
         sweep.ResultsFile(path)
     assert len(lines(path)) == 1    # nothing changed
+    # A file this sweep made and never wrote is not left behind.
+    sweep.ResultsFile(tmp_path / "new.jsonl").close()
+    assert not (tmp_path / "new.jsonl").exists()
     with sweep.ResultsFile(path, resume=True) as results:
         assert results.done(training.Settings(eta=1, seed=0,
                                               **SMALL).checked())
@@ -468,6 +471,8 @@ def main(argv):
     (["--spec", "/nonexistent.toml"], "cannot read the sweep spec"),
     (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"],
      "--workers sizes a local cluster"),
+    (["--workers", "0"], "--workers must be at least 1, got 0"),
+    (["--random", "0"], "random must be at least 1, got 0"),
 ])
 def test_command_refuses_bad_specs_before_any_run(argv, message, tmp_path,
                                                   capsys):
@@ -476,6 +481,17 @@ def test_command_refuses_bad_specs_before_any_run(argv, message, tmp_path,
         main([*argv, "--results", str(results)])
     assert exit.value.code == 2
     assert message in capsys.readouterr().err
+    assert not results.exists()
+
+
+def test_an_unreachable_scheduler_exits_leaving_no_file(tmp_path, capsys):
+    results = tmp_path / "r.jsonl"
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), \
+            pytest.raises(SystemExit) as exit:
+        main(["--eta", "1", "--results", str(results), "--scheduler",
+              "tcp://127.0.0.1:1"])
+    assert exit.value.code == 1
+    assert "127.0.0.1:1" in capsys.readouterr().err
     assert not results.exists()
 
 
