@@ -30,7 +30,6 @@ import math
 import os
 import socket
 import sys
-import time
 
 import numpy as np
 
