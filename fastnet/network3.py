@@ -215,6 +215,7 @@ class Network:
             test_data = self._checked("test_data", test_data)
         _check_training_options(epochs, mini_batch_size,
                                 self.mini_batch_size, eta, lmbda)
+        _check_parameters(self.layers, self.dtype)
         with single_threaded_blas():
             self._train(training_x, training_y, epochs, mini_batch_size, eta,
                         validation_data, test_data, lmbda, shuffle)
@@ -671,6 +672,25 @@ def _check_inputs(x, first_layer, name="x"):
     if not np.isfinite(x).all():
         raise ValueError(f"{name} holds NaN or infinite values")
     return x
+
+
+def _check_parameters(layers, dtype):
+    """Each layer's ``w`` and ``b`` still of the shape and dtype it was
+    built with (they are public and may have been replaced)."""
+    for j, layer in enumerate(layers):
+        shapes = {"w": (layer.filter_shape if isinstance(layer, ConvPoolLayer)
+                        else (layer.n_in, layer.n_out)),
+                  "b": (layer.filter_shape[0] if isinstance(
+                      layer, ConvPoolLayer) else layer.n_out,)}
+        for name, shape in shapes.items():
+            value = getattr(layer, name)
+            if not isinstance(value, np.ndarray) or value.shape != shape \
+                    or value.dtype != dtype:
+                raise ValueError(
+                    f"layer {j} ({type(layer).__name__}): {name} must be a "
+                    f"{dtype} array of shape {shape}; got "
+                    f"{getattr(value, 'dtype', type(value).__name__)} "
+                    f"{getattr(value, 'shape', '')}")
 
 
 def _check_data(name, data, first_layer, n_classes, mini_batch_size):

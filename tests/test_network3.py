@@ -560,6 +560,25 @@ def test_bad_networks_are_refused_naming_the_numbers(changes, mini_batch_size,
         fast.Network([], M)
 
 
+def test_weights_replaced_by_the_wrong_shape_or_dtype_are_refused():
+    np.random.seed(0)
+    net = fast.Network(make_layers(), M, dtype="float64")
+    x, y = examples(2 * M)
+    net.layers[1].w = np.zeros((48, 4))
+    with pytest.raises(ValueError, match=r"layer 1 \(FullyConnectedLayer\): "
+                       r"w must be a float64 array of shape \(48, 5\); got "
+                       r"float64 \(48, 4\)"):
+        quiet(net.SGD, (x, y), 1, M, 0.1, (x, y), None)
+    net.layers[1].w = np.zeros((48, 5), dtype=np.float32)
+    with pytest.raises(ValueError, match="w must be a float64 array"):
+        quiet(net.SGD, (x, y), 1, M, 0.1, (x, y), None)
+
+
+def test_expand_mnist_refuses_other_shapes():
+    with pytest.raises(ValueError, match=r"expand_mnist needs \(X \(n, 784\)"):
+        fast.expand_mnist((np.zeros((3, 100)), np.zeros(3, dtype=int)))
+
+
 def refusal_of(change):
     """SGD on a small network with one argument replaced by ``change``;
     returns the error, and checks nothing moved or printed first."""
