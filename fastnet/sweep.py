@@ -27,6 +27,7 @@ import itertools
 import json
 import logging
 import math
+import numbers
 import os
 import socket
 import sys
@@ -113,7 +114,7 @@ def values(name, raw):
     if isinstance(raw, str):
         items = _parse_text(name, raw)
     elif name == "sizes" and isinstance(raw, (list, tuple)) and raw and \
-            all(isinstance(x, int) for x in raw):
+            all(isinstance(x, numbers.Integral) for x in raw):
         items = [raw]                   # one network, [784, 30, 10]
     elif isinstance(raw, (list, tuple)):
         items = []
@@ -569,8 +570,9 @@ def _outcome(future, settings):
     """The record of a finished task; the exception of a task is its
     workers' deaths (KilledWorker) or a failure outside the run."""
     from distributed import KilledWorker
-    if future.status == "finished":
-        return future.result()
+    if future.status == "finished":     # the client's word on identity
+        return dict(future.result(), id=run_id(settings),
+                    settings=settings_dict(settings))
     error = future.exception()
     lost = isinstance(error, KilledWorker)
     reason = ("the workers running it died repeatedly (KilledWorker: "
