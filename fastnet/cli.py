@@ -1,4 +1,4 @@
-"""The ``fastnet`` command: train, evaluate, predict, bench.
+"""The ``fastnet`` command: train, evaluate, predict, bench, check.
 
 ``fastnet train`` with no options is Nielsen's headline run: a [784, 30, 10]
 network, 30 epochs of mini-batches of 10 at eta 3.0 on the first 50,000
@@ -204,7 +204,8 @@ def _parser():
     parser.add_argument("--version", action="version",
                         version=f"fastnet {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_train, _add_evaluate, _add_predict, _add_bench):
+    for add in (_add_train, _add_evaluate, _add_predict, _add_bench,
+                _add_check):
         add(commands)
     return parser
 
@@ -298,6 +299,16 @@ def _add_bench(commands):
                    help="plot seconds per epoch against mini-batch size "
                    "(needs matplotlib)")
     p.set_defaults(run=run_bench, parser=p)
+
+
+def _add_check(commands):
+    from .testing import command
+    p = commands.add_parser("check", help="check your own network class "
+                            "against the per-sample reference (gradient, "
+                            "one step, two epochs)")
+    command.add_arguments(p)
+    p.set_defaults(run=lambda args, parser: command.run_command(args),
+                   parser=p)
 
 
 # Argument types: parse the text, then check the value with the API's own
