@@ -8,13 +8,13 @@ import os
 import signal
 import time
 
-import dask
 import numpy as np
 import pytest
 
 from fastnet import sweep, training
 from fastnet.files import FileFormatError
 
+dask = pytest.importorskip("dask")
 distributed = pytest.importorskip("distributed")
 
 # A few hundred images and two epochs: a run takes a fraction of a second.
