@@ -213,3 +213,34 @@ def test_headline_run_learns(capsys, tmp_path):
                        "--quiet", "--json", str(report))
     assert code == 0, err
     assert json.loads(report.read_text())["accuracy"] > 0.92
+
+
+def test_one_epoch_is_singular(capsys):
+    code, out, _ = run(capsys, "train", "--limit", "200", "--epochs", "1",
+                       "--seed", "1")
+    assert code == 0
+    assert "1 epoch," in out.splitlines()[0] and "after 1 epoch in" in out
+
+
+def test_evaluate_and_predict_read_network2_json(capsys, tmp_path):
+    """Issue 10: one model, any format."""
+    from fastnet import network2
+    net = network2.Network([784, 10, 10], seed=0)
+    net.save(tmp_path / "net.json")
+    code, out, err = run(capsys, "evaluate", str(tmp_path / "net.json"))
+    assert code == 0, err
+    assert "test images of mnist correct" in out
+    np.save(tmp_path / "digit.npy", np.zeros((28, 28), np.uint8))
+    code, out, err = run(capsys, "predict", str(tmp_path / "net.json"),
+                         str(tmp_path / "digit.npy"))
+    assert code == 0, err and out.startswith(str(tmp_path / "digit.npy"))
+
+
+@pytest.mark.parametrize("example, code, verdict", [
+    ("matrix_backprop.py", 0, "passed: all 3 checks"),
+    ("wrong_backprop.py", 1, "FAILED: 3 of 3 checks")])
+def test_fastnet_check(capsys, example, code, verdict):
+    target = f"{cli.__file__.rsplit('/fastnet/', 1)[0]}/examples/{example}"
+    got, out, _ = run(capsys, "check", f"{target}:Network", "--order",
+                      "seed")
+    assert got == code and verdict in out
