@@ -535,3 +535,18 @@ def test_command_stops_at_a_corrupt_results_file(tmp_path):
     results.write_text("{}\n")
     with pytest.raises(FileFormatError, match="line 1 is not a fastnet"):
         main(["--eta", "1", "--results", str(results), "--resume"])
+
+
+def test_the_command_line_overrides_the_spec_file(tmp_path):
+    spec = tmp_path / "sweep.toml"
+    spec.write_text('eta = [0.5, 3.0]\nlmbda = [0, 5]\nrepeats = 2\n'
+                    'limit = 300\n')
+    root, _ = parser()
+    args = root.parse_args(["sweep", "--spec", str(spec), "--eta", "1",
+                            "--repeats", "3"])
+    runs, _ = sweep._planned(args)
+    assert [(s.eta, s.lmbda, s.seed) for s in runs] == [
+        (1.0, 0.0, 0), (1.0, 0.0, 1), (1.0, 0.0, 2),
+        (1.0, 5.0, 0), (1.0, 5.0, 1), (1.0, 5.0, 2)]
+    assert {s.limit for s in runs} == {300}
+    assert {s.evaluate_on for s in runs} == {"validation"}
