@@ -1,4 +1,4 @@
-"""The ``fastnet`` command: train, evaluate, predict, bench, check.
+"""The ``fastnet`` command: train, evaluate, predict, bench, check, sweep.
 
 ``fastnet train`` with no options is Nielsen's headline run: a [784, 30, 10]
 network, 30 epochs of mini-batches of 10 at eta 3.0 on the first 50,000
@@ -205,7 +205,7 @@ def _parser():
                         version=f"fastnet {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in (_add_train, _add_evaluate, _add_predict, _add_bench,
-                _add_check):
+                _add_check, _add_sweep):
         add(commands)
     return parser
 
@@ -309,6 +309,15 @@ def _add_check(commands):
     command.add_arguments(p)
     p.set_defaults(run=lambda args, parser: command.run_command(args),
                    parser=p)
+
+
+def _add_sweep(commands):
+    from . import sweep
+    p = commands.add_parser("sweep", help="many training runs (a grid or "
+                            "random search) on a local or remote Dask "
+                            "cluster")
+    sweep.add_arguments(p)
+    p.set_defaults(run=sweep.command, parser=p)
 
 
 # Argument types: parse the text, then check the value with the API's own

@@ -25,9 +25,10 @@ before any kernel runs.  The plain NumPy twins of these kernels are in
 """
 
 import numpy as np
-from numba import njit
 
-_jit = njit(cache=True, nogil=True)
+from .compiled import jit
+
+_jit = jit
 
 
 @_jit
