@@ -62,7 +62,8 @@ def test_plain_loop(benchmark, runs, rounds):
             training.run(settings, run_data=run_data)
     with threadpoolctl.threadpool_limits(limits=1):
         benchmark.pedantic(loop, rounds=rounds, iterations=1)
-    _times["plain loop"] = benchmark.stats.stats.median
+    if benchmark.stats is not None:  # None under --benchmark-disable
+        _times["plain loop"] = benchmark.stats.stats.median
 
 
 def test_dask_sweep(benchmark, runs, rounds, client, tmp_path_factory):
@@ -76,8 +77,9 @@ def test_dask_sweep(benchmark, runs, rounds, client, tmp_path_factory):
         assert all(r["status"] == "ok" for r in records)
     benchmark.pedantic(sweep_once, setup=fresh_file, rounds=rounds,
                        iterations=1)
-    _times[f"Dask, {workers} worker{'s' * (workers > 1)}"] = \
-        benchmark.stats.stats.median
+    if benchmark.stats is not None:  # None under --benchmark-disable
+        _times[f"Dask, {workers} worker{'s' * (workers > 1)}"] = \
+            benchmark.stats.stats.median
 
 
 @pytest.fixture(scope="module", autouse=True)
