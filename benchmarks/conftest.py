@@ -1,5 +1,8 @@
-"""Benchmark fixtures, and a closing table of speed-ups against the
-per-sample reference measured in the same run."""
+"""Benchmark fixtures, and a closing table of each implementation's
+median time, its speed-up against the per-sample reference measured in
+the same run, and its multiple of the machine's floor (the epoch's
+matrix-product FLOPs at this machine's large-product rate on one core,
+also measured in the same run: see ``fastnet.bench``)."""
 
 import collections
 
@@ -8,6 +11,8 @@ import pytest
 from fastnet import bench
 
 _medians = collections.defaultdict(dict)  # workload label -> {impl: s}
+_floors = {}  # (workload label, implementation) -> floor seconds
+_rates = {}
 
 
 def pytest_addoption(parser):
@@ -35,13 +40,25 @@ def training_set(samples):
     return training_set
 
 
+@pytest.fixture(scope="session")
+def rates():
+    """This machine's large-product rates, measured once per run."""
+    _rates.update(bench.matmul_rates())
+    return _rates
+
+
 @pytest.fixture
-def record():
-    """``record(label, implementation, benchmark)`` keeps the median for
-    the closing speed-up table."""
-    def keep(label, implementation, benchmark):
+def record(rates):
+    """``record(label, implementation, benchmark, workload)`` keeps the
+    median for the closing table, and the workload's floor."""
+    def keep(label, implementation, benchmark, workload=None):
         if benchmark.stats is not None:
             _medians[label][implementation] = benchmark.stats.stats.median
+            if workload is not None:
+                _floors[label, implementation] = bench.floor_seconds(
+                    implementation, workload, rates)
+                benchmark.extra_info["floor_seconds"] = \
+                    _floors[label, implementation]
     return keep
 
 
@@ -51,11 +68,15 @@ def pytest_terminal_summary(terminalreporter):
     write = terminalreporter.write_line
     write("")
     write(bench.blas_description())
-    write("speed-up against the per-sample reference, same data, same run "
-          "(median seconds per epoch):")
+    if _rates:
+        write(bench.describe_rates(_rates))
+    write("median seconds per epoch, speed-up against the per-sample "
+          "reference (same data, same run), multiple of the 1-core floor:")
     for label, times in _medians.items():
         reference = times.get("reference")
         for implementation, seconds in times.items():
             ratio = f"{reference / seconds:6.1f}x" if reference else ""
-            write(f"  {label:28s} {implementation:18s} {seconds:8.3f} s "
-                  f"{ratio}")
+            floor = _floors.get((label, implementation))
+            floor = f"{seconds / floor:6.1f}x floor" if floor else ""
+            write(f"  {label:40s} {implementation:18s} {seconds:8.3f} s "
+                  f"{ratio:7s} {floor}")

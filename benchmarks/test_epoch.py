@@ -5,7 +5,8 @@ chapter 3's (cross-entropy cost with L2 regularisation, eta 0.5,
 lmbda 5.0, as in the book: ``fastnet.reference.network2`` against
 ``fastnet.network2``) on the same three.  Run with ``pytest benchmarks``
 (see the README); the closing table gives each fast path's speed-up over
-the reference measured in the same run.
+the reference measured in the same run and its multiple of the one-core
+floor (``fastnet.bench.floor_seconds``).
 """
 
 import pytest
@@ -34,4 +35,4 @@ def test_one_epoch(benchmark, training_set, samples, rounds, record, chapter,
         setup=lambda: ((bench.epoch(implementation, workload,
                                     training_set),), {}),
         rounds=rounds, iterations=1)
-    record(workload.label, implementation, benchmark)
+    record(workload.label, implementation, benchmark, workload)

@@ -12,6 +12,13 @@ draws it) and the pytest-benchmark suites in ``benchmarks/``.  Every implementat
 A workload with the cross-entropy cost or L2 regularisation (``lmbda``)
 runs chapter 3's network instead: ``fastnet.reference.network2`` against
 ``fastnet.network2``.
+
+The floor: an epoch's matrix-product FLOPs (``epoch_flops``) divided by
+this machine's rate on a large matrix product in the same precision,
+measured in the same run (``matmul_rates``: one core and every core,
+float64 and float32, through the BLAS the kernels call).  A time's
+multiple of the one-core floor says how far an implementation is from
+what one core can do on these products.
 """
 
 import contextlib
@@ -23,6 +30,7 @@ import time
 import numpy as np
 
 from . import costs, data, mnist_loader, network2, reference
+from .blas import single_threaded
 from .network import Network
 
 IMPLEMENTATIONS = ("reference", "dropin", "fit-float64", "fit-float32")
@@ -126,6 +134,63 @@ def warm_up(training_set):
     return time.perf_counter() - started
 
 
+def epoch_flops(sizes, samples):
+    """Matrix-product FLOPs of one epoch of backpropagation (a
+    multiply-add counts 2): per sample and layer, the forward product and
+    the weight gradient, and the error sent down for every layer but the
+    first.  The elementwise work (sigmoid, biases) is left out: it is
+    linear in the neurons, not in the weights."""
+    total = 0
+    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        total += 2 * n_in * n_out * (3 if l else 2)
+    return total * samples
+
+
+def matmul_rate(dtype, one_thread, n=1024, rounds=5):
+    """FLOPs per second of an ``n x n`` product in ``dtype`` through
+    SciPy's ``gemm`` (the BLAS the kernels call), best of ``rounds``, on
+    one thread or on BLAS's default threads."""
+    from scipy.linalg import blas
+    gemm = blas.sgemm if np.dtype(dtype) == np.float32 else blas.dgemm
+    rng = np.random.default_rng(0)
+    a, b = (np.asfortranarray(rng.random((n, n)), dtype) for _ in range(2))
+    best = np.inf
+    with single_threaded() if one_thread else contextlib.nullcontext():
+        gemm(1.0, a, b)
+        for _ in range(rounds):
+            started = time.perf_counter()
+            gemm(1.0, a, b)
+            best = min(best, time.perf_counter() - started)
+    return 2 * n ** 3 / best
+
+
+def matmul_rates():
+    """``{(dtype name, "1 core" / "all cores"): FLOP/s}``, measured now."""
+    return {(dtype, cores): matmul_rate(dtype, cores == "1 core")
+            for dtype in ("float64", "float32")
+            for cores in ("1 core", "all cores")}
+
+
+def describe_rates(rates):
+    """One line: the measured large-product rates in GFLOP/s."""
+    return "large matrix product (the floor's rate): " + ", ".join(
+        f"{dtype} {rates[dtype, '1 core'] / 1e9:.1f} GFLOP/s on 1 core, "
+        f"{rates[dtype, 'all cores'] / 1e9:.1f} on all"
+        for dtype in ("float64", "float32"))
+
+
+def implementation_dtype(implementation):
+    """The precision an implementation computes in."""
+    return "float32" if implementation.endswith("float32") else "float64"
+
+
+def floor_seconds(implementation, workload, rates):
+    """The one-core floor of ``workload`` for ``implementation``: its
+    epoch's FLOPs at this machine's large-product rate on one core."""
+    return epoch_flops(workload.sizes, workload.samples) / \
+        rates[implementation_dtype(implementation), "1 core"]
+
+
 def blas_description():
     """Which BLAS library, kernel set and thread count NumPy and SciPy use
     (needs threadpoolctl; timings mean little without it)."""
@@ -135,9 +200,30 @@ def blas_description():
         return "BLAS: unknown (pip install threadpoolctl to report it)"
     found = {f"{pool.get('internal_api')} {pool.get('version')} "
              f"({pool.get('architecture')} kernels, "
-             f"{pool.get('num_threads')} threads)"
+             f"{pool.get('num_threads')} threads by default)"
              for pool in threadpool_info() if pool.get("user_api") == "blas"}
-    return "BLAS: " + "; ".join(sorted(found)) if found else "BLAS: none found"
+    blas = "; ".join(sorted(found)) if found else "none found"
+    return f"CPU: {cpu_description()}; BLAS: {blas}; fastnet trains with " \
+        f"1 BLAS thread"
+
+
+def cpu_description():
+    """The processor's model name, core count and widest SIMD (Linux)."""
+    import os
+    name, flags = "unknown", set()
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    name = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+    except OSError:
+        pass
+    simd = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags \
+        else "no AVX2" if flags else "SIMD unknown"
+    return f"{name}, {os.cpu_count()} cores, {simd}"
 
 
 def time_epochs(implementations, workload, training_set, repeat=1):
@@ -157,9 +243,13 @@ def time_epochs(implementations, workload, training_set, repeat=1):
 
 
 def run_table(networks, mini_batch_sizes, samples, *, eta=3.0, repeat=3,
-              reference=True, data_dir=None, out=print):
+              reference=True, data_dir=None, busy=0, out=print):
     """Time every implementation on every network and mini-batch size,
-    printing the table row by row; returns the rows as dicts."""
+    printing the table row by row; returns the rows as dicts.  Each
+    row gives the seconds per epoch, the speed-up over the reference and
+    the multiple of the one-core floor (see ``floor_seconds``).  With
+    ``busy`` > 0, that many other processes keep the cores busy while
+    the epochs are timed (``busy_cores``)."""
     implementations = [i for i in IMPLEMENTATIONS
                        if reference or i != "reference"]
     out(f"fastnet bench: one epoch on {samples:,} MNIST training images, "
@@ -169,27 +259,38 @@ def run_table(networks, mini_batch_sizes, samples, *, eta=3.0, repeat=3,
     training_set = TrainingSet(samples, data_dir)
     out(f"kernels compiled or loaded from cache in "
         f"{warm_up(training_set):.2f} s (not timed below)")
+    rates = matmul_rates()
+    out(describe_rates(rates))
+    load = busy_cores(busy) if busy else contextlib.nullcontext()
+    if busy:
+        out(f"{busy} other processes keep the cores busy meanwhile")
     out(f"\n{'network':14s} {'batch':>5s}  {'implementation':34s} "
-        f"{'s/epoch':>8s} {'speed-up':>9s}")
+        f"{'s/epoch':>8s} {'speed-up':>9s} {'x floor':>8s}")
     rows = []
-    for sizes in networks:
-        for m in mini_batch_sizes:
-            seconds = time_epochs(implementations,
-                                  Workload(tuple(sizes), m, samples, eta),
-                                  training_set, repeat=repeat)
-            for implementation in implementations:
-                rows.append(_row(sizes, m, implementation, seconds))
-                out(_format_row(rows[-1]), flush=True)
+    with load:
+        for sizes in networks:
+            for m in mini_batch_sizes:
+                workload = Workload(tuple(sizes), m, samples, eta)
+                seconds = time_epochs(implementations, workload,
+                                      training_set, repeat=repeat)
+                for implementation in implementations:
+                    rows.append(_row(workload, implementation, seconds,
+                                     rates))
+                    out(_format_row(rows[-1]), flush=True)
     return rows
 
 
-def _row(sizes, m, implementation, seconds):
+def _row(workload, implementation, seconds, rates):
     baseline = seconds.get("reference")
-    return {"sizes": list(sizes), "mini_batch_size": m,
+    floor = floor_seconds(implementation, workload, rates)
+    return {"sizes": list(workload.sizes),
+            "mini_batch_size": workload.mini_batch_size,
             "implementation": implementation,
             "seconds": seconds[implementation],
             "speedup": baseline / seconds[implementation] if baseline
-            else None}
+            else None,
+            "floor_seconds": floor,
+            "floor_multiple": seconds[implementation] / floor}
 
 
 def _format_row(row):
@@ -197,12 +298,42 @@ def _format_row(row):
     return (f"{'-'.join(map(str, row['sizes'])):14s} "
             f"{row['mini_batch_size']:5d}  "
             f"{DESCRIPTIONS[row['implementation']]:34s} "
-            f"{row['seconds']:8.3f} {ratio:>9s}")
+            f"{row['seconds']:8.3f} {ratio:>9s} "
+            f"{row['floor_multiple']:7.1f}x")
+
+
+def _burn(deadline):
+    """Keep one core busy until ``deadline`` (``time.time()``)."""
+    while time.time() < deadline:
+        pass
+
+
+@contextlib.contextmanager
+def busy_cores(processes, seconds=600):
+    """A context in which ``processes`` other processes each keep a core
+    busy, as other users' work does on a shared machine; each stops by
+    itself after ``seconds`` at most and all are stopped on leaving."""
+    import multiprocessing
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_burn, args=(time.time() + seconds,),
+                               daemon=True) for _ in range(processes)]
+    for worker in workers:
+        worker.start()
+    try:
+        time.sleep(0.5)  # let them start spinning
+        yield workers
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.join()
 
 
 def plot(rows, path, samples):
-    """Seconds per epoch against mini-batch size, one panel per network
-    (needs matplotlib)."""
+    """Seconds per epoch against mini-batch size, one panel per network;
+    with a single mini-batch size, bars of seconds per epoch per
+    implementation, labelled with the speed-up and the floor multiple, the
+    floor drawn across (needs matplotlib)."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -211,21 +342,58 @@ def plot(rows, path, samples):
         raise SystemExit("fastnet: error: --plot needs matplotlib: pip "
                          "install 'fastnet[plot]'") from None
     networks = sorted({tuple(r["sizes"]) for r in rows})
+    single = len({r["mini_batch_size"] for r in rows}) == 1
     figure, axes = plt.subplots(1, len(networks), squeeze=False,
                                 figsize=(5.5 * len(networks), 4.2))
     for ax, sizes in zip(axes[0], networks):
-        for implementation in IMPLEMENTATIONS:
-            points = sorted((r["mini_batch_size"], r["seconds"]) for r in rows
-                            if tuple(r["sizes"]) == sizes
-                            and r["implementation"] == implementation)
-            if points:
-                ax.plot(*zip(*points), marker="o",
-                        label=DESCRIPTIONS[implementation])
-        ax.set(xscale="log", yscale="log", xlabel="mini-batch size",
-               ylabel="seconds per epoch",
-               title=f"{list(sizes)}, {samples:,} samples")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        mine = [r for r in rows if tuple(r["sizes"]) == sizes]
+        if single:
+            _bars(ax, mine)
+            title = f"{list(sizes)}, batch {mine[0]['mini_batch_size']}"
+        else:
+            _lines(ax, mine)
+            title = f"{list(sizes)}"
+        ax.set_title(f"{title}, {samples:,} samples", fontsize=10)
+        ax.grid(True, which="both", axis="y", alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
+
+
+def _lines(ax, rows):
+    for implementation in IMPLEMENTATIONS:
+        points = sorted((r["mini_batch_size"], r["seconds"]) for r in rows
+                        if r["implementation"] == implementation)
+        if points:
+            ax.plot(*zip(*points), marker="o",
+                    label=DESCRIPTIONS[implementation])
+    ax.set(xscale="log", yscale="log", xlabel="mini-batch size",
+           ylabel="seconds per epoch")
+    ax.legend(fontsize=8)
+
+
+def _bars(ax, rows):
+    """One bar per implementation on a log scale, each labelled with its
+    speed-up over the reference and its multiple of the one-core floor;
+    the floors as dashed lines."""
+    names = [DESCRIPTIONS[r["implementation"]].replace(", ", "\n", 1)
+             for r in rows]
+    seconds = [r["seconds"] for r in rows]
+    bars = ax.bar(range(len(rows)), seconds, color="tab:blue")
+    for bar, row in zip(bars, rows):
+        label = f"{row['floor_multiple']:.1f}x floor"
+        if row["speedup"]:
+            label = f"{row['speedup']:.0f}x faster\n" + label
+        ax.annotate(label, (bar.get_x() + bar.get_width() / 2,
+                            bar.get_height()), ha="center", va="bottom",
+                    fontsize=7, xytext=(0, 2), textcoords="offset points")
+    for dtype, style in (("float64", "--"), ("float32", ":")):
+        floors = [r["floor_seconds"] for r in rows
+                  if implementation_dtype(r["implementation"]) == dtype]
+        if floors:
+            ax.axhline(floors[0], color="black", linestyle=style,
+                       linewidth=1, label=f"1-core floor, {dtype}")
+    ax.set_xticks(range(len(rows)), names, fontsize=7)
+    ax.set(yscale="log", ylabel="seconds per epoch")
+    ax.set_ylim(top=max(seconds) * 4)
+    ax.legend(fontsize=7, loc="upper right")

@@ -10,7 +10,13 @@ SciPy exports ``dgemm`` and ``sgemm`` through ``scipy.linalg.cython_blas``
 (the same BLAS Numba's own ``np.dot`` calls).  Their addresses are
 registered with LLVM under fastnet's names at import, so compiled kernels
 link to them by name and can be cached on disk.
+
+``single_threaded()`` runs that BLAS on one thread for a while (see below
+why training wants it).
 """
+
+import contextlib
+import ctypes
 
 import llvmlite.binding as llvm
 import numpy as np
@@ -65,3 +71,92 @@ def _add_outer_products(W, D, A, alpha, beta):
              dims[1:].ctypes, scalars[1:].ctypes, W.ctypes, dims.ctypes)
 
     return impl
+
+
+# -- BLAS threads ---------------------------------------------------------------
+#
+# A mini-batch's products are small (a few hundred thousand FLOPs): a second
+# BLAS thread saves microseconds on an idle machine and, on a busy one,
+# OpenBLAS's threads spin waiting for a core that another process holds, so
+# an epoch of many small calls can run a hundred times slower than on one
+# thread.  Compiled training therefore runs BLAS on one thread, whatever its
+# default.  threadpoolctl does this for any BLAS it knows; without it the
+# OpenBLAS that SciPy bundles (the one the kernels call) is asked directly.
+
+
+def _gemm_library():
+    """Path of the shared library that holds the kernels' ``dgemm``, or
+    None where ``dladdr`` cannot say (not Linux or macOS)."""
+    class DlInfo(ctypes.Structure):
+        _fields_ = [("dli_fname", ctypes.c_char_p),
+                    ("dli_fbase", ctypes.c_void_p),
+                    ("dli_sname", ctypes.c_char_p),
+                    ("dli_saddr", ctypes.c_void_p)]
+    try:
+        dladdr = ctypes.CDLL(None).dladdr
+    except (AttributeError, OSError):
+        return None
+    info = DlInfo()
+    address = get_cython_function_address("scipy.linalg.cython_blas",
+                                          "dgemm")
+    if not dladdr(ctypes.c_void_p(address), ctypes.byref(info)):
+        return None
+    return info.dli_fname.decode()
+
+
+class _OpenBLASThreads:
+    """get/set the thread count of the OpenBLAS the kernels call."""
+
+    def __init__(self, path):
+        library = ctypes.CDLL(path)
+        for prefix in ("scipy_openblas", "openblas"):
+            for suffix in ("", "64_"):
+                get = getattr(library, f"{prefix}_get_num_threads{suffix}",
+                              None)
+                put = getattr(library, f"{prefix}_set_num_threads{suffix}",
+                              None)
+                if get is not None and put is not None:
+                    get.restype, put.argtypes = ctypes.c_int, [ctypes.c_int]
+                    self.get, self.set = get, put
+                    return
+        raise OSError(f"{path} is not an OpenBLAS library")
+
+
+_controller = None
+
+
+def _threads_controller():
+    """What sets BLAS threads: a threadpoolctl controller of the BLAS
+    libraries loaded (made once), an ``_OpenBLASThreads``, or False."""
+    global _controller
+    if _controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _controller = ThreadpoolController().select(user_api="blas")
+        except ImportError:
+            try:
+                _controller = _OpenBLASThreads(_gemm_library())
+            except (OSError, TypeError):  # no OpenBLAS, or no path
+                _controller = False
+    return _controller
+
+
+@contextlib.contextmanager
+def single_threaded():
+    """A context in which the kernels' BLAS runs on one thread (costs some
+    25 microseconds).  Where neither threadpoolctl nor an OpenBLAS is
+    found it changes nothing: set OPENBLAS_NUM_THREADS=1 (or MKL's, ...)
+    for the same."""
+    controller = _threads_controller()
+    if controller is False:
+        yield
+    elif isinstance(controller, _OpenBLASThreads):
+        previous = controller.get()
+        controller.set(1)
+        try:
+            yield
+        finally:
+            controller.set(previous)
+    else:
+        with controller.limit(limits=1):
+            yield

@@ -26,6 +26,7 @@ import numpy as np
 
 from . import kernels
 from . import validation as check
+from .blas import single_threaded
 from .kernels import sigmoid, sigmoid_prime
 from .shuffle import shuffle
 
@@ -183,19 +184,22 @@ def run_epoch(net, X, Y, order, batch_size, step, bar=None):
 
     ``X`` (n, n_in) and ``Y`` (n, n_out) rows, ``order`` (n,) the epoch's
     sample order, ``step`` a ``kernels.Step``; ``net.params`` is updated
-    in place."""
+    in place.  BLAS runs on one thread meanwhile: a mini-batch's products
+    are too small for a second one to pay, and on a busy machine its
+    threads wait for cores (``blas.single_threaded``)."""
     n = order.shape[0]
     batches = -(-n // batch_size)
     if bar is None:
         per_call = max(1, SAMPLES_PER_CALL // batch_size)
     else:
         per_call = max(1, -(-batches // PROGRESS_STEPS))
-    for first in range(0, batches, per_call):
-        stop = min(batches, first + per_call)
-        kernels.train_batches(net, X, Y, order, batch_size, first, stop,
-                              step)
-        if bar is not None:
-            bar.update(min(n, stop * batch_size) - first * batch_size)
+    with single_threaded():
+        for first in range(0, batches, per_call):
+            stop = min(batches, first + per_call)
+            kernels.train_batches(net, X, Y, order, batch_size, first, stop,
+                                  step)
+            if bar is not None:
+                bar.update(min(n, stop * batch_size) - first * batch_size)
 
 
 def python_epoch(weights, biases, X, Y, order, batch_size, eta, decay,
