@@ -392,9 +392,7 @@ class ListTraining:
         check.finite_parameters(self.parameters.net.params)
         self.training_data = training_data
         samples = check.pairs("training_data", training_data)
-        self.data = EpochData(*stack_examples(
-            "training_data", samples, network.sizes, self.parameters.dtype),
-            samples)
+        self.data = EpochData(*self._rows(samples), samples)
         self.evaluation = None
         if evaluation_data is not None and \
                 not isinstance(evaluation_data, list):
@@ -404,6 +402,22 @@ class ListTraining:
             self.evaluation = stack_labelled(evaluation_name,
                                              evaluation_data, network.sizes)
         self.positions = np.arange(len(samples))
+
+    def _rows(self, samples):
+        """Inputs and desired outputs as the kernels read them: in the
+        caller's own arrays where they allow it (``kernels.RowsAt``, the
+        tuples kept alive meanwhile), else stacked into new arrays, one
+        sample per row."""
+        # network2's monitors read ``data.X`` and ``data.Y`` as arrays.
+        if self.path.kind == "compiled" and \
+                type(self.network).__module__ == "fastnet.network":
+            self._kept = list(samples)  # the caller's list may change
+            rows = kernels.pairs_in_place(self._kept, self.network.sizes[0],
+                                          self.network.sizes[-1])
+            if rows is not None:
+                return rows
+        return stack_examples("training_data", samples, self.network.sizes,
+                              self.parameters.dtype)
 
     @property
     def n(self):

@@ -20,9 +20,12 @@ others (``backward_gradient``, ``backward_step``, ``train_batches``)
 promise only their documented outputs.
 """
 
+import ctypes
+
 import numpy as np
 
-from fastnet.kernels import CROSS_ENTROPY, QUADRATIC, Net
+from fastnet.kernels import ALIGNED, C_CONTIGUOUS, CROSS_ENTROPY, QUADRATIC, \
+    Net, RowsAt
 
 # -- Nielsen-style lists of matrices, for writing the maths plainly -----------
 
@@ -156,8 +159,55 @@ def step_layer(W, b, D, A_in, decay, step, grad_b):
     b[...] = b - step * grad_b
 
 
+def take_rows(source, picked):
+    """Rows ``picked`` of ``source``, a 2-D array or a ``RowsAt`` (the
+    numbers at each address, read through ctypes)."""
+    if not isinstance(source, RowsAt):
+        return source[picked]
+    size = source.width * source.like.itemsize
+    return np.array([np.frombuffer((ctypes.c_char * size).from_address(
+        int(source.addresses[i])), source.like.dtype) for i in picked])
+
+
 def gather_rows(source, index, first, out):
-    out[...] = source[index[first:first + len(out)]]
+    out[...] = take_rows(source, index[first:first + len(out)])
+
+
+def prefetch_rows(source, index, first, count):
+    """Only a hint to the processor's caches: no effect to twin."""
+
+
+def first_nonfinite_row(source, n):
+    bad = ~np.isfinite(take_rows(source, np.arange(n))).all(axis=1)
+    return int(np.argmax(bad)) if bad.any() else -1
+
+
+# -- Arrays found by address (the objects themselves, through ctypes) --------
+
+
+def array_address(array, layout, dtype, width):
+    """The data address of the object at ``array`` if it is a plain
+    ndarray of the dtype object at ``dtype``, shaped (width, 1),
+    C-contiguous and aligned, else -1."""
+    array = ctypes.cast(int(array), ctypes.py_object).value
+    wanted = C_CONTIGUOUS | ALIGNED
+    if type(array) is not np.ndarray or id(array.dtype) != dtype or \
+            array.shape != (width, 1) or \
+            array.flags.num & wanted != wanted:
+        return -1
+    return array.ctypes.data
+
+
+def pair_addresses(pairs, layout, out_x, out_y):
+    for i, pair in enumerate(pairs):
+        pair = ctypes.cast(int(pair), ctypes.py_object).value
+        if type(pair) is not tuple or len(pair) != 2:
+            return i
+        out_x[i] = array_address(id(pair[0]), layout, layout[10], layout[12])
+        out_y[i] = array_address(id(pair[1]), layout, layout[11], layout[13])
+        if out_x[i] < 0 or out_y[i] < 0:
+            return i
+    return -1
 
 
 # -- The workspace: every layer's activations, two error buffers, a row -------
@@ -239,13 +289,15 @@ def backward_step(net, workspace, m, Y, step):
 
 def train_batches(net, X, Y, order, batch_size, first, stop, step):
     """Mini-batch SGD over batches first .. stop-1 of the epoch whose sample
-    order is ``order``; inputs are cast to the parameters' dtype."""
+    order is ``order``; inputs are cast to the parameters' dtype.  ``X``
+    and ``Y``: 2-D arrays or ``RowsAt``."""
     weights, biases = unpack(net.sizes, net.params)
     dtype = net.params.dtype
     for k in range(first, stop):
         rows = order[k * batch_size:(k + 1) * batch_size]
-        nabla_w, nabla_b = backprop(weights, biases, X[rows].astype(dtype),
-                                    Y[rows].astype(dtype), step.cost)
+        nabla_w, nabla_b = backprop(
+            weights, biases, take_rows(X, rows).astype(dtype),
+            take_rows(Y, rows).astype(dtype), step.cost)
         m = len(rows)
         for w, b, nw, nb in zip(weights, biases, nabla_w, nabla_b):
             w[...] = step.decay * w - (step.eta / m) * nw

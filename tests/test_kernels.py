@@ -338,6 +338,156 @@ def test_gather_rows_casts_and_follows_the_index(source_dtype, out_dtype,
     np.testing.assert_array_equal(out, twin_out)
 
 
+# -- Samples read where they are (Nielsen's tuples) ---------------------------
+
+
+def nielsen_pairs(n, n_in, n_out, x_dtype=np.float32, seed=30):
+    """``n`` Nielsen-format (x, y) tuples: x an (n_in, 1) view of one
+    array, as mnist_loader gives them, y a fresh (n_out, 1) one-hot."""
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, n_in)).astype(x_dtype)
+    return [(X[i].reshape(n_in, 1), np.eye(n_out)[[rng.integers(n_out)]].T)
+            for i in range(n)]
+
+
+def misaligned(x):
+    """A copy of ``x`` one byte off its dtype's alignment."""
+    buffer = np.zeros(x.nbytes + 1, np.uint8)[1:]
+    copy = buffer.view(x.dtype).reshape(x.shape)
+    copy[...] = x
+    assert not copy.flags.aligned
+    return copy
+
+
+def bad_pairs(pairs):
+    """Copies of ``pairs`` with one entry each way wrong for reading in
+    place, and what is wrong."""
+    x, y = pairs[0]
+    wide = np.zeros((2 * len(x), 1), x.dtype)
+    cases = {"a list, not a tuple": [x, y], "three items": (x, y, y),
+             "x a list": (x.tolist(), y), "x a matrix": (np.asmatrix(x), y),
+             "x float64": (x.astype(np.float64), y),
+             "x (n_in,)": (x.ravel(), y), "x (1, n_in)": (x.T.copy(), y),
+             "x strided": (wide[::2], y),
+             "x misaligned": (misaligned(x), y),
+             "y (n_out + 1, 1)": (x, np.zeros((len(y) + 1, 1))),
+             "y float32": (x, y.astype(np.float32))}
+    for reason, pair in cases.items():
+        for position in (0, len(pairs) // 2, len(pairs) - 1):
+            yield reason, position, pairs[:position] + [pair] + \
+                pairs[position + 1:]
+
+
+def layout_for(pairs, n_in, n_out):
+    x, y = pairs[0]
+    return np.concatenate([kernels.OBJECT_LAYOUT, np.array(
+        [id(tuple), id(np.ndarray), id(x.dtype), id(y.dtype), n_in, n_out],
+        np.int64)])
+
+
+def test_object_layout_is_found():
+    assert kernels.OBJECT_LAYOUT is not None  # CPython, little-endian
+
+
+@compares("pair_addresses", "array_address")
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # matrix
+def test_pair_addresses_finds_the_arrays_and_refuses_the_rest():
+    pairs = nielsen_pairs(7, 5, 3)
+    layout = layout_for(pairs, 5, 3)
+    for reason, position, given in [("none", -1, pairs),
+                                    *bad_pairs(pairs)]:
+        ids = np.array([id(pair) for pair in given], np.int64)
+        out = [np.full(len(given), -7, np.int64) for _ in range(4)]
+        found = kernels.pair_addresses(ids, layout, out[0], out[1])
+        twin = naive.pair_addresses(ids, layout, out[2], out[3])
+        assert found == twin == position, reason
+        np.testing.assert_array_equal(out[0], out[2])
+        np.testing.assert_array_equal(out[1], out[3])
+    x, y = pairs[0]
+    assert kernels.array_address(id(x), layout, id(x.dtype), 5) == \
+        naive.array_address(id(x), layout, id(x.dtype), 5) == x.ctypes.data
+    assert kernels.array_address(id(x), layout, id(y.dtype), 5) == \
+        naive.array_address(id(x), layout, id(y.dtype), 5) == -1
+
+
+@pytest.mark.parametrize("x_dtype", FLOATS)
+def test_pairs_in_place_reads_what_stacking_copies(x_dtype):
+    pairs = nielsen_pairs(9, 6, 4, x_dtype)
+    X, Y = kernels.pairs_in_place(pairs, 6, 4)
+    for rows, side in ((X, 0), (Y, 1)):
+        assert rows.like.dtype == pairs[0][side].dtype
+        np.testing.assert_array_equal(
+            naive.take_rows(rows, np.arange(9)),
+            np.hstack([pair[side] for pair in pairs]).T)
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # matrix
+def test_pairs_in_place_refuses_anything_else():
+    pairs = nielsen_pairs(6, 5, 3)
+    assert kernels.pairs_in_place(pairs, 5, 4) is None
+    assert kernels.pairs_in_place(pairs, 4, 3) is None
+    assert kernels.pairs_in_place([], 5, 3) is None
+    for reason, _, given in bad_pairs(pairs):
+        assert kernels.pairs_in_place(given, 5, 3) is None, reason
+    for bad in (np.nan, np.inf, -np.inf):
+        for side in (0, 1):
+            given = [(x.copy(), y.copy()) for x, y in pairs]
+            given[4][side][1, 0] = bad
+            assert kernels.pairs_in_place(given, 5, 3) is None
+
+
+@compares("first_nonfinite_row")
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("in_place", [False, True])
+def test_first_nonfinite_row(dtype, in_place):
+    pairs = nielsen_pairs(6, 5, 3, dtype)
+    for row, column, bad in [(None, 0, 0), (0, 0, np.nan), (3, 4, np.inf),
+                             (5, 2, -np.inf)]:
+        given = [(x.copy(), y) for x, y in pairs]
+        if row is not None:
+            given[row][0][column, 0] = bad
+        source = np.hstack([x for x, _ in given]).T
+        if in_place:
+            source = kernels.RowsAt(np.array([x.ctypes.data for x, _ in given],
+                                             np.int64), 5, np.empty(0, dtype))
+        expected = -1 if row is None else row
+        assert kernels.first_nonfinite_row(source, 6) == \
+            naive.first_nonfinite_row(source, 6) == expected
+        assert kernels.first_nonfinite_row(source, expected) == -1 \
+            if row else True
+
+
+@compares("gather_rows")
+@pytest.mark.parametrize("out_dtype", FLOATS)
+def test_gather_rows_in_place(out_dtype):
+    pairs = nielsen_pairs(5, 4, 3)
+    X, _ = kernels.pairs_in_place(pairs, 4, 3)
+    index = np.array([4, 0, 2, 2, 1])
+    out, twin_out = (np.full((3, 4), np.nan, out_dtype) for _ in range(2))
+    kernels.gather_rows(X, index, 1, out)
+    naive.gather_rows(X, index, 1, twin_out)
+    np.testing.assert_array_equal(out, twin_out)
+    np.testing.assert_array_equal(out, np.hstack(
+        [pairs[i][0] for i in index[1:4]]).T)
+
+
+@compares("prefetch_rows")
+@pytest.mark.parametrize("in_place", [False, True])
+def test_prefetch_rows_changes_nothing(in_place):
+    """A cache hint: runs on both kinds of source, past the last row's
+    index too, and leaves every argument as it was (as the twin does)."""
+    pairs = nielsen_pairs(5, 40, 3)
+    source = kernels.pairs_in_place(pairs, 40, 3)[0] if in_place else \
+        np.hstack([x for x, _ in pairs]).T.copy()
+    index = np.array([4, 0, 2, 3, 1])
+    before = naive.take_rows(source, np.arange(5)).copy()
+    for first, count in ((0, 5), (3, 10), (5, 2)):
+        kernels.prefetch_rows(source, index, first, count)
+        naive.prefetch_rows(source, index, first, count)
+    np.testing.assert_array_equal(naive.take_rows(source, np.arange(5)), before)
+    np.testing.assert_array_equal(index, [4, 0, 2, 3, 1])
+
+
 # -- The workspace ------------------------------------------------------------
 
 
@@ -477,6 +627,28 @@ def test_train_batches(dtype, step, sizes, batch_size, n):
         kernels.train_batches(net, X, Y, order, batch_size, first, stop,
                               step)
     naive.train_batches(twin_net, X, Y, order, batch_size, 0, batches, step)
+    assert relative_error(net.params, twin_net.params) <= SGD_RTOL[dtype]
+
+
+@compares("train_batches")
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_train_batches_on_rows_in_place(dtype):
+    """The caller's own arrays (``RowsAt``) train to exactly the numbers
+    the stacked copies do: the same values are gathered."""
+    sizes, batch_size, n = [12, 6, 4], 5, 23
+    pairs = nielsen_pairs(n, 12, 4, seed=31)
+    in_place = kernels.pairs_in_place(pairs, 12, 4)
+    stacked = [np.hstack([pair[side] for pair in pairs]).T.copy()
+               for side in (0, 1)]
+    order = np.random.default_rng(32).permutation(n)
+    net = random_net(sizes, np.random.default_rng(33), dtype)
+    twin_net = copy_net(net)
+    step = Step(3.0, 1.0, QUADRATIC)
+    kernels.train_batches(net, *in_place, order, batch_size, 0, 5, step)
+    kernels.train_batches(twin_net, *stacked, order, batch_size, 0, 5, step)
+    np.testing.assert_array_equal(net.params, twin_net.params)
+    naive.train_batches(twin_net, *in_place, order, batch_size, 0, 5, step)
+    kernels.train_batches(net, *in_place, order, batch_size, 0, 5, step)
     assert relative_error(net.params, twin_net.params) <= SGD_RTOL[dtype]
 
 
