@@ -30,7 +30,6 @@ before any kernel runs.
 import ctypes
 import sys
 from collections import namedtuple
-from operator import attrgetter
 
 import numpy as np
 from llvmlite import ir
