@@ -160,3 +160,15 @@ def single_threaded():
     else:
         with controller.limit(limits=1):
             yield
+
+
+#: Rows from which a forward pass is worth ``single_threaded``'s cost (a
+#: few rows' products are below OpenBLAS's own threshold for threads).
+MANY_ROWS = 64
+
+
+def single_threaded_for(rows):
+    """``single_threaded()`` for a pass over ``rows`` samples when there
+    are ``MANY_ROWS`` or more; else a context that changes nothing."""
+    return single_threaded() if rows >= MANY_ROWS else \
+        contextlib.nullcontext()

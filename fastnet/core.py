@@ -26,7 +26,7 @@ import numpy as np
 
 from . import kernels
 from . import validation as check
-from .blas import single_threaded
+from .blas import single_threaded, single_threaded_for
 from .kernels import sigmoid, sigmoid_prime
 from .shuffle import shuffle
 
@@ -279,7 +279,8 @@ def columnwise(delta, weights, biases, x, y):
 def count_correct(net, X, labels):
     """How many rows of ``X`` (m, n_in) the network assigns their label
     (the most activated output neuron is its answer)."""
-    outputs = kernels.feedforward(net, X)
+    with single_threaded_for(X.shape[0]):
+        outputs = kernels.feedforward(net, X)
     return int(np.count_nonzero(np.argmax(outputs, axis=1) == labels))
 
 
@@ -488,8 +489,9 @@ class ArrayNetwork:
         columns, giving ``(n_out, m)``."""
         parameters = self._parameters()
         a = check.sample_matrix("a", a, self.sizes[0])
-        return np.ascontiguousarray(kernels.feedforward(
-            parameters.net, check.input_rows(a, parameters.dtype)).T)
+        with single_threaded_for(a.shape[1]):
+            return np.ascontiguousarray(kernels.feedforward(
+                parameters.net, check.input_rows(a, parameters.dtype)).T)
 
     def backprop(self, x, y):
         """Return ``(nabla_b, nabla_w)``, the gradient of the cost, layer by
@@ -702,7 +704,8 @@ class ArrayNetwork:
             warn_slow_path(type(self), "it overrides feedforward")
             return np.array([np.ravel(self.feedforward(x.reshape(-1, 1)))
                              for x in X])
-        return kernels.feedforward(parameters.net, X)
+        with single_threaded_for(X.shape[0]):  # see run_epoch
+            return kernels.feedforward(parameters.net, X)
 
     def _predict(self, X):
         """``predict`` for an already checked ``X``."""

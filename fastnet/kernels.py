@@ -47,8 +47,9 @@ QUADRATIC = 0
 CROSS_ENTROPY = 1
 
 #: Rows per block when only the forward pass is needed (prediction):
-#: bounds the workspace for any number of samples.
-FORWARD_BLOCK = 1024
+#: bounds the workspace for any number of samples, and keeps a block's
+#: activations in the core's own cache (1024 rows measured slower).
+FORWARD_BLOCK = 256
 #: Bytes in a cache line, the unit ``prefetch_rows`` asks for.
 CACHE_LINE = 64
 
@@ -454,10 +455,18 @@ def activations(workspace, net, l, m):
 def forward_pass(net, workspace, m):
     """Feed ``m`` samples, already in layer 0 of the workspace, through
     every layer: ``a^{l+1} = sigmoid(a^l W^T + b)`` row by row."""
+    forward_from(net, workspace, activations(workspace, net, 0, m), m)
+
+
+@_jit
+def forward_from(net, workspace, inputs, m):
+    """``forward_pass`` for ``m`` samples whose inputs ``inputs`` (m, n_in),
+    of the parameters' dtype, may lie outside the workspace (layer 0 of
+    the workspace is then left as it was)."""
     for l in range(net.sizes.shape[0] - 1):
+        A_in = inputs if l == 0 else activations(workspace, net, l, m)
         A_out = activations(workspace, net, l + 1, m)
-        np.dot(activations(workspace, net, l, m),
-               layer_weights(net.params, net, l).T, A_out)
+        np.dot(A_in, layer_weights(net.params, net, l).T, A_out)
         activate(A_out, layer_biases(net.params, net, l))
 
 
@@ -566,10 +575,30 @@ def feedforward(net, X):
     batch = max(1, min(m, FORWARD_BLOCK))
     workspace = make_workspace(net.sizes, batch, net.params)
     out = np.empty((m, net.sizes[L]), net.params.dtype)
-    order = np.arange(m)
     for start in range(0, m, batch):
         rows = min(batch, m - start)
-        gather_rows(X, order, start, activations(workspace, net, 0, rows))
-        forward_pass(net, workspace, rows)
+        forward_from(net, workspace,
+                     input_block(X, start, rows, workspace, net), rows)
         out[start:start + rows] = activations(workspace, net, L, rows)
     return out
+
+
+def input_block(X, start, rows, workspace, net):
+    """Rows ``start .. start+rows-1`` of ``X`` as the first layer's input:
+    a view of ``X`` when it has the parameters' dtype, else widened into
+    layer 0 of the workspace.  Only callable from Numba code."""
+    raise NotImplementedError("input_block runs inside Numba kernels")
+
+
+@overload(input_block)
+def _input_block(X, start, rows, workspace, net):
+    if X.dtype == net[0].dtype and X.layout == "C":
+        return lambda X, start, rows, workspace, net: X[start:start + rows]
+
+    def impl(X, start, rows, workspace, net):
+        A = activations(workspace, net, 0, rows)
+        for j in range(rows):
+            for i in range(A.shape[1]):
+                A[j, i] = X[start + j, i]
+        return A
+    return impl

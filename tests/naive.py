@@ -244,6 +244,15 @@ def forward_pass(net, workspace, m):
         activations(workspace, net, l + 1, m)[...] = sigmoid(a @ w.T + b.T)
 
 
+def forward_from(net, workspace, inputs, m):
+    """forward_pass from ``inputs`` (m, n_in) instead of layer 0."""
+    weights, biases = unpack(net.sizes, net.params)
+    a = inputs
+    for l, (w, b) in enumerate(zip(weights, biases)):
+        a = sigmoid(a @ w.T + b.T)
+        activations(workspace, net, l + 1, m)[...] = a
+
+
 def output_layer_error(net, workspace, m, Y, cost):
     """delta^L, written at the start of the first error buffer."""
     L = len(net.sizes) - 1

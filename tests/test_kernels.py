@@ -535,6 +535,28 @@ def test_forward_pass(dtype, sizes, m, batch):
         SUM_RTOL[dtype])
 
 
+@compares("forward_from")
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("sizes", SIZES)
+@pytest.mark.parametrize("m, batch", [(1, 1), (3, 5)])
+def test_forward_from_inputs_outside_the_workspace(dtype, sizes, m, batch):
+    """Every layer above the input written as forward_pass writes it;
+    layer 0 of the workspace untouched (zero)."""
+    rng = np.random.default_rng(24)
+    net = random_net(sizes, rng, dtype)
+    workspace = zeroed_workspace(net, batch)
+    twin = copy_workspace(workspace)
+    inputs = rng.random((m, sizes[0])).astype(dtype)
+    kernels.forward_from(net, workspace, inputs, m)
+    naive.forward_from(net, twin, inputs, m)
+    assert_layers_close(
+        [naive.activations(workspace, net, l, batch)
+         for l in range(len(sizes))],
+        [naive.activations(twin, net, l, batch) for l in range(len(sizes))],
+        SUM_RTOL[dtype])
+    assert not workspace[0][:batch * sizes[0]].any()
+
+
 def assert_same_errors(workspace, twin, dtype):
     """Both error buffers equal, to the tolerance of the sums behind them."""
     for k in (2, 3):
