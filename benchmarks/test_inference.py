@@ -1,0 +1,67 @@
+"""Inference: ``score`` on the 10,000 MNIST test images, and the cost of
+one call on a single image (validation and packing, no real work).
+
+Both precisions, [784, 30, 10] and [784, 100, 10], beside the same
+forward pass written in plain NumPy (a matrix product per layer); each
+benchmark's ``extra_info`` gives the floor: the pass's matrix-product
+FLOPs at this machine's large-product rate on one core.
+"""
+
+import numpy as np
+import pytest
+
+import fastnet
+from fastnet import bench, data
+
+NETWORKS = [(784, 30, 10), (784, 100, 10)]
+DTYPES = ["float64", "float32"]
+
+
+@pytest.fixture(scope="module")
+def test_set():
+    images, labels = data.load_mnist("test")
+    return data.to_columns(images), labels
+
+
+def trained(sizes, dtype, test_set):
+    X, labels = test_set
+    network = fastnet.Network(list(sizes), seed=0)
+    return network.fit(X[:, :100], labels[:100], epochs=1, dtype=dtype)
+
+
+def forward_flops(sizes, samples):
+    return 2 * samples * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("sizes", NETWORKS,
+                         ids=lambda sizes: "-".join(map(str, sizes)))
+@pytest.mark.parametrize("implementation", ["fastnet", "numpy"])
+def test_score_test_set(benchmark, rates, test_set, implementation, sizes,
+                        dtype):
+    X, labels = test_set
+    network = trained(sizes, dtype, test_set)
+    benchmark.group = f"score 10,000 images, {list(sizes)} {dtype}"
+    floor = forward_flops(sizes, X.shape[1]) / rates[dtype, "1 core"]
+    benchmark.extra_info.update(floor_seconds=floor, dtype=dtype)
+    if implementation == "fastnet":
+        benchmark(network.score, X, labels)
+        return
+    weights = [w.astype(dtype) for w in network.weights]
+    biases = [b.astype(dtype) for b in network.biases]
+
+    def numpy_score():
+        a = X.astype(dtype, copy=False)
+        for w, b in zip(weights, biases):
+            a = 1 / (1 + np.exp(-(w @ a + b)))
+        return float(np.mean(np.argmax(a, axis=0) == labels))
+    benchmark(numpy_score)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_predict_one_image(benchmark, test_set, dtype):
+    """Per-call overhead: checking, packing and one tiny forward pass."""
+    X, _ = test_set
+    network = trained((784, 30, 10), dtype, test_set)
+    benchmark.group = "predict one image"
+    benchmark(network.predict, X[:, :1])
