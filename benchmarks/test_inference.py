@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import fastnet
-from fastnet import bench, data
+from fastnet import data
 
 NETWORKS = [(784, 30, 10), (784, 100, 10)]
 DTYPES = ["float64", "float32"]
