@@ -94,8 +94,7 @@ def epoch(implementation, workload, training_set):
     cost = costs.by_name(workload.cost)
     if implementation == "reference":
         if workload.chapter3:
-            network = reference.network2.Network(
-                sizes, cost=getattr(reference.network2, cost.json_name))
+            network = reference.network2.Network(sizes, cost=cost.oracle)
         else:
             network = reference.Network(sizes)
     elif workload.chapter3:

@@ -147,8 +147,10 @@ def predict(args, parser):
     for path in args.images:
         try:
             images = images_io.read_images(path, shape)
+        except FileFormatError as error:  # names the file itself
+            parser.exit(1, f"fastnet: error: {error}\n")
         except (OSError, ValueError) as error:
-            parser.error(f"cannot read {path}: {error}")
+            parser.exit(1, f"fastnet: error: cannot read {path}: {error}\n")
         if args.invert == "yes" or (args.invert == "auto" and
                                     images_io.light_background(images)):
             images = 255 - images
@@ -163,6 +165,11 @@ def predict(args, parser):
 def run_bench(args, parser):
     for sizes in args.sizes:
         _check_layers(parser, sizes, "mnist")
+        for m in args.mini_batch_sizes:
+            try:
+                check.check_network_memory(sizes, 8, m)
+            except ValueError as error:
+                parser.error(str(error))
     if args.samples > data.TRAINING_SIZE:
         parser.error(f"--samples can be at most {data.TRAINING_SIZE} (the "
                      f"training split), got {args.samples}")
@@ -181,12 +188,10 @@ def run_bench(args, parser):
 
 
 def _check_layers(parser, sizes, dataset):
-    info = data.dataset_info(dataset)
-    if sizes[0] != info.n_inputs or sizes[-1] != info.classes:
-        parser.error(f"{dataset} has {info.n_inputs} inputs and "
-                     f"{info.classes} classes, so sizes must start with "
-                     f"{info.n_inputs} and end with {info.classes}; got "
-                     f"{','.join(map(str, sizes))}")
+    try:
+        data.check_layers(sizes, dataset)
+    except ValueError as error:
+        parser.error(str(error))
 
 
 def _write_json(path, report):

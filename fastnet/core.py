@@ -26,7 +26,8 @@ import numpy as np
 
 from . import kernels
 from . import validation as check
-from .blas import single_threaded, single_threaded_for
+from . import threads
+from .blas import single_threaded
 from .kernels import sigmoid, sigmoid_prime
 from .shuffle import shuffle
 
@@ -279,8 +280,7 @@ def columnwise(delta, weights, biases, x, y):
 def count_correct(net, X, labels):
     """How many rows of ``X`` (m, n_in) the network assigns their label
     (the most activated output neuron is its answer)."""
-    with single_threaded_for(X.shape[0]):
-        outputs = kernels.feedforward(net, X)
+    outputs = threads.feedforward(net, X)
     return int(np.count_nonzero(np.argmax(outputs, axis=1) == labels))
 
 
@@ -320,6 +320,19 @@ def normal_sampler(seed):
         return np.random.randn
     rng = generator(seed)
     return lambda *shape: rng.standard_normal(shape)
+
+
+def initial_parameters(sizes, seed=None, scaled=False):
+    """A network's starting ``Parameters``, drawn as the book draws them:
+    every layer's biases, then every layer's weights, from N(0, 1)
+    (``np.random.randn``, or ``seed``'s generator); with ``scaled`` the
+    weights are divided by sqrt(n_in) (network2's default
+    initialiser)."""
+    normal = normal_sampler(seed)
+    biases = [normal(y, 1) for y in sizes[1:]]
+    weights = [normal(y, x) / np.sqrt(x) if scaled else normal(y, x)
+               for x, y in zip(sizes[:-1], sizes[1:])]
+    return Parameters.pack(sizes, weights, biases)
 
 
 def progress_bar(progress, total, epoch, epochs):
@@ -489,9 +502,8 @@ class ArrayNetwork:
         columns, giving ``(n_out, m)``."""
         parameters = self._parameters()
         a = check.sample_matrix("a", a, self.sizes[0])
-        with single_threaded_for(a.shape[1]):
-            return np.ascontiguousarray(kernels.feedforward(
-                parameters.net, check.input_rows(a, parameters.dtype)).T)
+        return np.ascontiguousarray(threads.feedforward(
+            parameters.net, check.input_rows(a, parameters.dtype)).T)
 
     def backprop(self, x, y):
         """Return ``(nabla_b, nabla_w)``, the gradient of the cost, layer by
@@ -580,6 +592,9 @@ class ArrayNetwork:
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, got {callback!r}")
         path = self._checked_path()
+        check.check_network_memory(
+            self.sizes, compute_dtype(self.weights, self.biases,
+                                      dtype).itemsize, mini_batch_size)
         parameters = self._parameters(dtype).copy()
         check.finite_parameters(parameters.net.params)
         X = check.sample_matrix("X", X, self.sizes[0])
@@ -704,8 +719,7 @@ class ArrayNetwork:
             warn_slow_path(type(self), "it overrides feedforward")
             return np.array([np.ravel(self.feedforward(x.reshape(-1, 1)))
                              for x in X])
-        with single_threaded_for(X.shape[0]):  # see run_epoch
-            return kernels.feedforward(parameters.net, X)
+        return threads.feedforward(parameters.net, X)
 
     def _predict(self, X):
         """``predict`` for an already checked ``X``."""

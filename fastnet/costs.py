@@ -71,10 +71,12 @@ class CrossEntropyCost:
 class CostInfo:
     """A built-in cost: ``name`` on the command line and in model files,
     ``cls`` the Nielsen-compatible class, ``kernel`` the output-error code
-    of ``fastnet.kernels``."""
+    of ``fastnet.kernels``; ``oracle`` the per-sample reference's class
+    for the same cost (``fastnet.reference.network2``)."""
     name: str
     cls: type
     kernel: int
+    oracle: type = None
 
     @property
     def json_name(self):
@@ -82,12 +84,19 @@ class CostInfo:
         return self.cls.__name__
 
 
+# The oracle's classes compute the same costs (the tests hold them to it);
+# they are recognised as these costs, by identity too.
+from .reference import network2 as _oracle  # noqa: E402
+
 #: Every built-in cost, by its command-line name.
 COSTS = {info.name: info for info in (
-    CostInfo("quadratic", QuadraticCost, kernels.QUADRATIC),
-    CostInfo("cross-entropy", CrossEntropyCost, kernels.CROSS_ENTROPY))}
+    CostInfo("quadratic", QuadraticCost, kernels.QUADRATIC,
+             _oracle.QuadraticCost),
+    CostInfo("cross-entropy", CrossEntropyCost, kernels.CROSS_ENTROPY,
+             _oracle.CrossEntropyCost))}
 
-_BY_CLASS = {info.cls: info for info in COSTS.values()}
+_BY_CLASS = {cls: info for info in COSTS.values()
+             for cls in (info.cls, info.oracle)}
 
 
 def by_name(name):
@@ -103,22 +112,9 @@ def by_name(name):
                      f"{', '.join(i.json_name for i in COSTS.values())})")
 
 
-def register_alias(cls, name):
-    """Treat ``cls`` exactly as the built-in cost ``name``: for classes
-    proven to compute the same, such as the reference oracle's."""
-    _BY_CLASS[cls] = COSTS[name]
-
-
 def info_of(cost):
     """The ``CostInfo`` of a built-in cost class (or an instance of one),
     decided by identity; None for any other object."""
     if not isinstance(cost, type):
         cost = type(cost)
     return _BY_CLASS.get(cost)
-
-
-# The oracle's classes compute the same costs (the tests hold them to it).
-from .reference import network2 as _oracle  # noqa: E402
-
-for _info in COSTS.values():
-    register_alias(getattr(_oracle, _info.json_name), _info.name)

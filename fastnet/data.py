@@ -224,6 +224,17 @@ def one_hot(labels, classes=10, dtype=np.float64):
     return np.eye(classes, dtype=dtype)[labels].T
 
 
+def check_layers(sizes, name):
+    """Refuse layer ``sizes`` that do not fit data set ``name``: the first
+    must be its pixels per image, the last its number of classes."""
+    info = dataset_info(name)
+    if sizes[0] != info.n_inputs or sizes[-1] != info.classes:
+        raise ValueError(
+            f"{name} has {info.n_inputs} inputs and {info.classes} classes, "
+            f"so sizes must start with {info.n_inputs} and end with "
+            f"{info.classes}; got {','.join(map(str, sizes))}")
+
+
 def dataset_info(name):
     """The ``Dataset`` record of ``"mnist"`` or ``"fashion"``."""
     try:

@@ -222,19 +222,34 @@ class _Reader:
         return weights, biases
 
 
+#: The range of ``255 * input_scale`` (a white pixel's input) a model may
+#: declare: beyond it the inputs vanish or overflow the sigmoid, and the
+#: model could only answer noise.
+INPUT_RANGE = (1e-4, 1e4)
+
+
 def _check_metadata(fail, metadata):
-    """The fields fastnet itself reads: ``input_scale``, a finite positive
-    number, and ``dataset``, a known data set name."""
+    """The fields fastnet itself reads: ``input_scale``, a number with
+    ``255 * input_scale`` in ``INPUT_RANGE``, and ``dataset``, a known data
+    set name."""
     if "input_scale" in metadata:
         scale = metadata["input_scale"]
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) \
-                or not np.isfinite(scale) or scale <= 0:
-            fail(f"metadata field input_scale must be a finite positive "
-                 f"number, got {scale!r}")
-    if "dataset" in metadata and metadata["dataset"] not in data.DATASETS:
+        low, high = INPUT_RANGE
+        try:
+            good = not isinstance(scale, bool) and \
+                low <= 255 * float(scale) <= high
+        except (TypeError, ValueError, OverflowError):
+            good = False
+        if not good:
+            fail(f"metadata field input_scale must be a number with 255 * "
+                 f"input_scale between {low:g} and {high:g}, got "
+                 f"{str(scale)[:40]}")
+    if "dataset" in metadata and (not isinstance(metadata["dataset"], str)
+                                  or metadata["dataset"] not in
+                                  data.DATASETS):
         fail(f"metadata field dataset must be one of "
              f"{', '.join(sorted(data.DATASETS))}, got "
-             f"{metadata['dataset']!r}")
+             f"{str(metadata['dataset'])[:40]!r}")
 
 
 def _face_name(network):

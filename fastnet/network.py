@@ -47,11 +47,7 @@ class Chapter1Network(core.ArrayNetwork):
 
     def __init__(self, sizes, *, seed=None):
         self._set_up(sizes)
-        normal = core.normal_sampler(seed)
-        biases = [normal(y, 1) for y in self.sizes[1:]]
-        weights = [normal(y, x)
-                   for x, y in zip(self.sizes[:-1], self.sizes[1:])]
-        self._adopt(core.Parameters.pack(self.sizes, weights, biases))
+        self._adopt(core.initial_parameters(self.sizes, seed))
 
     def _sgd(self, training_data, epochs, mini_batch_size, eta, test_data,
              scored, unscored):
@@ -62,6 +58,9 @@ class Chapter1Network(core.ArrayNetwork):
                                             mini_batch_size, 1)
         epochs = check.check_count("epochs", epochs, 0)
         eta = check.check_rate("eta", eta)
+        check.check_network_memory(self.sizes, 8, mini_batch_size)
+        if test_data is not None and not isinstance(test_data, list):
+            test_data = list(test_data)
         training = core.ListTraining(self, training_data, mini_batch_size,
                                      eta, 0.0, test_data, "test_data")
         try:
@@ -69,12 +68,19 @@ class Chapter1Network(core.ArrayNetwork):
                 training.epoch(j)
                 if training.evaluation is not None:
                     print(scored.format(
-                        j=j, correct=training.evaluation_correct(),
-                        total=len(training.evaluation[1])))
+                        j=j, correct=self._evaluated(training, test_data),
+                        total=len(test_data)))
                 else:
                     print(unscored.format(j=j))
         finally:
             training.finish()
+
+    def _evaluated(self, training, test_data):
+        """The count ``SGD`` prints: through the user's own ``evaluate``
+        if they overrode it, as the book's ``SGD`` calls it."""
+        if self._overrides("evaluate"):
+            return self.evaluate(test_data)
+        return training.evaluation_correct()
 
     def update_mini_batch(self, mini_batch, eta):
         """One gradient-descent step on a list of ``(x, y)`` tuples:

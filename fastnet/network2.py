@@ -80,12 +80,7 @@ class Network(core.ArrayNetwork):
         self._initialize(scaled=False)
 
     def _initialize(self, scaled):
-        """Draw biases, then weights divided by sqrt(n_in) if ``scaled``."""
-        normal = core.normal_sampler(self._rng)
-        biases = [normal(y, 1) for y in self.sizes[1:]]
-        weights = [normal(y, x) / np.sqrt(x) if scaled else normal(y, x)
-                   for x, y in zip(self.sizes[:-1], self.sizes[1:])]
-        self._adopt(core.Parameters.pack(self.sizes, weights, biases))
+        self._adopt(core.initial_parameters(self.sizes, self._rng, scaled))
 
     def SGD(self, training_data, epochs, mini_batch_size, eta, lmbda=0.0,
             evaluation_data=None, monitor_evaluation_cost=False,
@@ -112,6 +107,10 @@ class Network(core.ArrayNetwork):
                        check.check_count("halve_eta_n", halve_eta_n, 0),
                        check.check_count("max_eta_halvings",
                                          max_eta_halvings, 1))
+        check.check_network_memory(self.sizes, 8, mini_batch_size)
+        if evaluation_data is not None and \
+                not isinstance(evaluation_data, list):
+            evaluation_data = list(evaluation_data)
         training = core.ListTraining(self, training_data, mini_batch_size,
                                      eta, lmbda, evaluation_data,
                                      "evaluation_data")
@@ -123,10 +122,10 @@ class Network(core.ArrayNetwork):
                             ("halve_eta_n", halve_eta_n)):
             if value and training.evaluation is None:
                 raise ValueError(f"{flag} needs evaluation_data")
-        monitors = _Monitors(self, training, monitor_evaluation_cost,
-                             monitor_evaluation_accuracy or watch.active,
-                             monitor_training_cost,
-                             monitor_training_accuracy)
+        monitors = _Monitors(self, training, evaluation_data, (
+            monitor_evaluation_cost,
+            monitor_evaluation_accuracy or watch.active,
+            monitor_training_cost, monitor_training_accuracy))
         try:
             for j in range(epochs):
                 training.epoch(j)
@@ -193,10 +192,11 @@ class Network(core.ArrayNetwork):
     def save(self, filename):
         """Write network2's JSON: sizes, weights, biases and the cost's
         name (atomically)."""
-        self._parameters()
+        _checked_cost(self.cost)
+        parameters = self._parameters()
         document = {"sizes": list(self.sizes),
-                    "weights": [np.asarray(w).tolist() for w in self.weights],
-                    "biases": [np.asarray(b).tolist() for b in self.biases],
+                    "weights": [w.tolist() for w in parameters.weights],
+                    "biases": [b.tolist() for b in parameters.biases],
                     "cost": _cost_name(self.cost)}
         with atomic_write(filename, "w") as file:
             json.dump(document, file)
@@ -222,49 +222,65 @@ class Network(core.ArrayNetwork):
 
 class _Monitors:
     """network2's four monitors: after each epoch, measure what was asked
-    for, print it in network2's words and keep it."""
+    for, print it in network2's words and keep it.  A subclass's own
+    ``accuracy`` or ``total_cost`` is called as network2 calls it."""
 
-    def __init__(self, network, training, evaluation_cost,
-                 evaluation_accuracy, training_cost, training_accuracy):
+    def __init__(self, network, training, evaluation_data, wanted):
         self.network, self.training = network, training
-        self.wanted = (evaluation_cost, evaluation_accuracy, training_cost,
-                       training_accuracy)
+        self.evaluation_data = evaluation_data
+        # evaluation cost, evaluation accuracy, training cost and accuracy
+        self.wanted = wanted
         self.lists = ([], [], [], [])
         self.training_labels = np.argmax(training.data.Y, axis=1)
 
     def report(self, print_evaluation_accuracy):
         """Measure, print and keep this epoch's figures; returns the
         evaluation accuracy when it was measured."""
-        network, training = self.network, self.training
-        parameters = training.parameters
         evaluation_cost, evaluation_accuracy, training_cost, \
             training_accuracy = self.wanted
+        training = self.training
         if training_cost:
-            cost = network._total_cost(parameters, training.data.X,
-                                       training.data.Y, training.lmbda)
-            self.lists[2].append(cost)
-            print("Cost on training data: {}".format(cost))
+            self._keep(2, "Cost on training data: {}", self._cost(False))
         if training_accuracy:
-            accuracy = network._count_correct(parameters, training.data.X,
-                                              self.training_labels)
-            self.lists[3].append(accuracy)
-            print("Accuracy on training data: {} / {}".format(
-                accuracy, training.n))
+            self._keep(3, "Accuracy on training data: {} / " +
+                       str(training.n), self._accuracy(False))
         if evaluation_cost:
+            self._keep(0, "Cost on evaluation data: {}", self._cost(True))
+        accuracy = self._accuracy(True) if evaluation_accuracy else None
+        if print_evaluation_accuracy:
+            self._keep(1, "Accuracy on evaluation data: {} / " +
+                       str(len(self.evaluation_data)), accuracy)
+        return accuracy
+
+    def _keep(self, which, line, value):
+        self.lists[which].append(value)
+        print(line.format(value))
+
+    def _cost(self, evaluation):
+        network, training = self.network, self.training
+        if network._overrides("total_cost"):
+            data = self.evaluation_data if evaluation else \
+                training.data.samples
+            return network.total_cost(data, training.lmbda,
+                                      convert=evaluation)
+        if evaluation:
             X, labels = training.evaluation
-            cost = network._total_cost(parameters, X,
+            return network._total_cost(training.parameters, X,
                                        network._one_hot(labels),
                                        training.lmbda)
-            self.lists[0].append(cost)
-            print("Cost on evaluation data: {}".format(cost))
-        accuracy = None
-        if evaluation_accuracy:
-            accuracy = training.evaluation_correct()
-        if print_evaluation_accuracy:
-            self.lists[1].append(accuracy)
-            print("Accuracy on evaluation data: {} / {}".format(
-                accuracy, len(training.evaluation[1])))
-        return accuracy
+        return network._total_cost(training.parameters, training.data.X,
+                                   training.data.Y, training.lmbda)
+
+    def _accuracy(self, evaluation):
+        network, training = self.network, self.training
+        if network._overrides("accuracy"):
+            if evaluation:
+                return network.accuracy(self.evaluation_data)
+            return network.accuracy(training.data.samples, convert=True)
+        if evaluation:
+            return training.evaluation_correct()
+        return network._count_correct(training.parameters, training.data.X,
+                                      self.training_labels)
 
     def results(self):
         """network2's return value: evaluation cost, evaluation accuracy,

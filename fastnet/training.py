@@ -43,28 +43,23 @@ class Settings:
     def checked(self):
         """These settings with every field checked and normalised; a
         ``ValueError`` or ``TypeError`` naming the field otherwise."""
-        dataset = data.dataset_info(self.dataset)
         sizes = tuple(check.check_sizes(self.sizes))
-        if sizes[0] != dataset.n_inputs or sizes[-1] != dataset.classes:
-            raise ValueError(
-                f"{self.dataset} has {dataset.n_inputs} inputs and "
-                f"{dataset.classes} classes, so sizes must start with "
-                f"{dataset.n_inputs} and end with {dataset.classes}; got "
-                f"{','.join(map(str, sizes))}")
+        data.check_layers(sizes, self.dataset)
         limit = data.TRAINING_SIZE if self.limit is None else \
             check.check_count("limit", self.limit, 1)
         if limit > data.TRAINING_SIZE:
             raise ValueError(f"limit can be at most {data.TRAINING_SIZE} "
                              f"(the training split), got {limit}")
-        costs.by_name(self.cost)
+        cost = costs.by_name(self.cost).name  # one spelling per cost
         _choice("init", self.init, INITIALIZERS)
         _choice("evaluate_on", self.evaluate_on, EVALUATION_SETS)
         seed = None if self.seed is None else \
             check.check_count("seed", self.seed, 0)
         dtype = check.check_dtype(self.dtype)
-        check.check_network_memory(sizes, dtype.itemsize)
+        check.check_network_memory(sizes, dtype.itemsize,
+                                   self.mini_batch_size)
         return dataclasses.replace(
-            self, sizes=sizes,
+            self, sizes=sizes, cost=cost,
             epochs=check.check_count("epochs", self.epochs, 1),
             mini_batch_size=check.check_count(
                 "mini_batch_size", self.mini_batch_size, 1),

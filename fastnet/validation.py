@@ -15,6 +15,9 @@ import os
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+#: A bound on any layer's size, so that arithmetic on sizes stays exact;
+#: the memory check refuses far smaller networks on real machines.
+MAX_LAYER_SIZE = 2 ** 48
 _NUMERIC_KINDS = "biuf"
 
 
@@ -35,6 +38,10 @@ def check_sizes(sizes):
         size = _integer(f"sizes[{i}]", size)
         if size < 1:
             raise ValueError(f"sizes[{i}] must be at least 1, got {size}")
+        if size > MAX_LAYER_SIZE:
+            raise ValueError(f"sizes[{i}] is {_short(size)}, more neurons "
+                             f"than any machine can hold (at most "
+                             f"{MAX_LAYER_SIZE:,})")
         checked.append(size)
     return checked
 
@@ -122,19 +129,34 @@ def check_memory(what, needed):
                          f"{_bytes(available)} are available")
 
 
-def check_network_memory(sizes, itemsize=8):
-    """``check_memory`` for a network of layer ``sizes`` that trains."""
-    check_memory(f"a network of sizes {list(sizes)} "
-                 f"({parameter_count(sizes):,} parameters)",
-                 PARAMETER_COPIES * itemsize * parameter_count(sizes))
+def check_network_memory(sizes, itemsize=8, mini_batch_size=0):
+    """``check_memory`` for a network of layer ``sizes`` that trains on
+    mini-batches of ``mini_batch_size``: its parameter copies and the
+    mini-batch's workspace (every layer's activations, two error
+    buffers as wide as the widest layer, the targets)."""
+    workspace = mini_batch_size * (sum(sizes) + 2 * max(sizes) + sizes[-1])
+    what = f"a network of sizes {list(sizes)} " \
+           f"({parameter_count(sizes):,} parameters)"
+    if mini_batch_size:
+        what += f" training on mini-batches of {mini_batch_size:,}"
+    check_memory(what, itemsize * (PARAMETER_COPIES * parameter_count(sizes)
+                                   + workspace))
 
 
 def _bytes(count):
-    for unit in ("bytes", "kB", "MB", "GB", "TB"):
-        if count < 1000 or unit == "TB":
-            return f"{count:,.0f} {unit}" if unit == "bytes" else \
-                f"{count:,.1f} {unit}"
-        count /= 1000
+    """``count`` bytes in words, for any integer (no float overflow)."""
+    count = int(count)
+    for power, unit in ((4, "TB"), (3, "GB"), (2, "MB"), (1, "kB")):
+        if count >= 1000 ** power:
+            whole, rest = divmod(count * 10 // 1000 ** power, 10)
+            return f"{whole:,}.{rest} {unit}"
+    return f"{count:,} bytes"
+
+
+def _short(number):
+    """A huge integer in a few characters."""
+    text = str(number) if number < 10 ** 4000 else "more than 10**4000"
+    return text if len(text) <= 20 else f"about 10**{len(text) - 1}"
 
 
 def finite_parameters(params):
@@ -244,6 +266,12 @@ def labels_vector(name, y, count, classes):
     if y.ndim != 1:
         raise ValueError(f"{name} must be a 1-D array of {count} integer "
                          f"labels, got shape {y.shape}")
+    if y.dtype == object and all(isinstance(v, numbers.Integral) and
+                                 not isinstance(v, bool) for v in y):
+        # Python ints too large for any integer dtype: out of range.
+        big = next(i for i, v in enumerate(y) if not 0 <= v < classes)
+        raise ValueError(f"{name}[{big}] is {y[big]}, outside the network's "
+                         f"{classes} classes 0..{classes - 1}")
     if y.dtype.kind not in "iu":
         raise TypeError(f"{name} must hold integer class labels, got dtype "
                         f"{y.dtype}")

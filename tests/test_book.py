@@ -331,3 +331,47 @@ def test_what_is_not_a_cost_is_refused_before_sgd_shuffles():
     with pytest.raises(TypeError, match="cost must be"):
         net.SGD(data.training, 1, 5, 0.5)
     assert random.getstate() == state
+
+
+def test_an_overridden_evaluate_is_what_sgd_prints():
+    """The book's SGD prints self.evaluate(test_data): a subclass's own
+    evaluate is called, not bypassed."""
+    def evaluate(self, test_data):
+        return 42
+
+    data = Examples(6, 3, 20)
+    for base in (fastnet.Network, network.Network):
+        net = type("Evaluated", (base,), {"evaluate": evaluate})([6, 4, 3],
+                                                                 seed=0)
+        lines, _ = run(net.SGD, data.training, 1, 10, 1.0, data.test)
+        assert lines[0].endswith("42 / 20")
+
+
+def test_overridden_monitors_are_what_network2_prints():
+    """network2's SGD calls self.accuracy and self.total_cost; a
+    subclass's own are called as the oracle calls them."""
+    def accuracy(self, data, convert=False):
+        return 1000 + len(data) + convert
+
+    def total_cost(self, data, lmbda, convert=False):
+        return 0.5 + len(data) + convert
+
+    methods = {"accuracy": accuracy, "total_cost": total_cost}
+    data = Examples(6, 10, 30)
+    monitors = dict(evaluation_data=data.test[:10],
+                    monitor_evaluation_cost=True,
+                    monitor_evaluation_accuracy=True,
+                    monitor_training_cost=True,
+                    monitor_training_accuracy=True)
+    oracle = seeded(lambda: type("O", (reference2.Network,), methods)(
+        [6, 4, 10]))
+    fast = seeded(lambda: type("F", (network2.Network,), methods)(
+        [6, 4, 10]))
+    random.seed(1)
+    oracle_lines, oracle_results = run(oracle.SGD, list(data.training), 2,
+                                       10, 0.5, **monitors)
+    random.seed(1)
+    fast_lines, fast_results = run(fast.SGD, list(data.training), 2, 10,
+                                   0.5, **monitors)
+    assert fast_lines == oracle_lines and fast_results == oracle_results
+    assert "Accuracy on training data: 1031 / 30" in fast_lines

@@ -177,7 +177,9 @@ def test_predict_rejects_images_of_the_wrong_size(capsys, tmp_path):
     np.save(tmp_path / "big.npy", np.zeros((32, 32), np.uint8))
     code, _, err = run(capsys, "predict", str(model),
                        str(tmp_path / "big.npy"))
-    assert code == 2 and "expected 28x28 images" in err
+    # An unreadable data file exits 1 in one line, as the README says.
+    assert code == 1 and "expected 28x28 images" in err
+    assert err.count("\n") == 1 and "usage" not in err
 
 
 def test_bench_json_and_plot(capsys, tmp_path):
