@@ -772,3 +772,45 @@ def test_sum_and_elementwise_tolerances_catch_planted_mistakes(dtype):
     kernels.output_error(A, Y.astype(dtype), QUADRATIC, D)
     assert relative_error((A - Y) * naive.sigmoid_prime(A), D) > \
         100 * ELEMENTWISE_RTOL[dtype]
+
+
+# -- Threads --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_threaded_feedforward_equals_one_pass(dtype):
+    """Shares of the rows on threads of their own give the numbers one
+    call gives: the same kernel on the same rows."""
+    from fastnet import threads
+    sizes = [8, 5, 3]
+    net = random_net(sizes, np.random.default_rng(40), dtype)
+    m = 2 * threads.ROWS_PER_THREAD + 7
+    X = np.random.default_rng(41).random((m, 8)).astype(dtype)
+    np.testing.assert_array_equal(threads.feedforward(net, X),
+                                  kernels.feedforward(net, X))
+
+
+def blas_threads():
+    from threadpoolctl import threadpool_info
+    return [pool["num_threads"] for pool in threadpool_info()
+            if pool["user_api"] == "blas"]
+
+
+@pytest.mark.parametrize("way", ["threadpoolctl", "openblas"])
+def test_single_threaded_blas_and_back(way, monkeypatch):
+    """Inside ``single_threaded()`` every BLAS library runs one thread
+    (through threadpoolctl, or through the OpenBLAS SciPy bundles when
+    threadpoolctl is missing); afterwards each has its own count again."""
+    pytest.importorskip("threadpoolctl")
+    from fastnet import blas
+    if way == "openblas":
+        monkeypatch.setattr(blas, "_controller", blas._OpenBLASThreads(
+            blas._gemm_library()))
+    before = blas_threads()
+    with blas.single_threaded():
+        inside = blas_threads()
+    assert blas_threads() == before
+    if way == "threadpoolctl":
+        assert set(inside) == {1}
+    else:  # only the library the kernels call is set
+        assert 1 in inside
