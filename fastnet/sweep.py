@@ -48,6 +48,9 @@ _INTEGERS = ("epochs", "mini_batch_size")
 _REALS = ("eta", "lmbda")
 #: More runs than this is a typo, not a sweep (and would fill memory).
 MAX_RUNS = 100_000
+#: Range values are rounded to this many significant digits, far below
+#: float64's 15-17 and far beyond what a learning rate needs.
+SIGNIFICANT_DIGITS = 12
 
 
 # ------------------------------------------------------------------ plan
@@ -108,29 +111,43 @@ def _point_indices(shape, random, search_seed):
 
 def values(name, raw):
     """The checked values of the swept setting ``name`` from a list, one
-    value or command-line text; ``ValueError`` or ``TypeError`` naming
+    value or command-line text, normalised as ``Settings.checked`` gives
+    them and without repeats; ``ValueError`` or ``TypeError`` naming
     the setting otherwise."""
     _known(name, SWEPT, "sweep parameter")
-    if isinstance(raw, str):
-        items = _parse_text(name, raw)
-    elif name == "sizes" and isinstance(raw, (list, tuple)) and raw and \
-            all(isinstance(x, numbers.Integral) for x in raw):
-        items = [raw]                   # one network, [784, 30, 10]
-    elif isinstance(raw, (list, tuple)):
-        items = []
-        for item in raw:
-            items.extend(_parse_text(name, item) if isinstance(item, str)
-                         else [item])
-    else:
-        items = [raw]
+    items = _items(name, raw)
     if not items:
         raise ValueError(f"{name} has an empty list of values")
-    checked = []
+    # A dict keeps the first of equal values in order, in linear time.
+    checked = {}
     for item in items:
-        value = _check_one(name, item)
-        if value not in checked:
-            checked.append(value)
-    return checked
+        checked.setdefault(_check_one(name, item), None)
+    return list(checked)
+
+
+def _items(name, raw):
+    """The unchecked values in ``raw``: a list, one value or text; no
+    more than ``MAX_RUNS`` of them, refused before they are made."""
+    if isinstance(raw, str):
+        return _parse_text(name, raw)
+    if name == "sizes" and isinstance(raw, (list, tuple)) and raw and \
+            all(isinstance(x, numbers.Integral) for x in raw):
+        return [raw]                    # one network, [784, 30, 10]
+    if not isinstance(raw, (list, tuple)):
+        return [raw]
+    _check_length(name, len(raw))
+    items = []
+    for item in raw:
+        items.extend(_parse_text(name, item) if isinstance(item, str)
+                     else [item])
+        _check_length(name, len(items))
+    return items
+
+
+def _check_length(name, length):
+    if length > MAX_RUNS:
+        raise ValueError(f"{name} has {length:,} values or more; a sweep "
+                         f"runs at most {MAX_RUNS:,}")
 
 
 def _check_one(name, value):
@@ -156,6 +173,7 @@ def _parse_text(name, text):
             parsed.append(_parse_number(name, part))
         else:
             parsed.append(part)
+        _check_length(name, len(parsed))
     return parsed
 
 
@@ -180,6 +198,10 @@ def _parse_range(name, text):
     if count < 1:
         raise ValueError(f"{name}: a range needs a COUNT of at least 1, "
                          f"got {text!r}")
+    # Refused before linspace would try to fill memory with it.
+    if count > MAX_RUNS:
+        raise ValueError(f"{name}: a range of {count:,} values; a sweep "
+                         f"runs at most {MAX_RUNS:,}")
     if scale == "log" and (start <= 0 or stop <= 0):
         raise ValueError(f"{name}: a log range needs positive ends, got "
                          f"{text!r}")
@@ -187,7 +209,10 @@ def _parse_range(name, text):
         start, stop, count)
     if name in _INTEGERS:
         return [int(v) for v in dict.fromkeys(np.rint(series).astype(int))]
-    return [float(v) for v in series]
+    # 0.05:5:5:log gives 0.49999999999999994: rounded to 12 significant
+    # digits, it is the 0.5 a person means, prints so and meets a 0.5
+    # given elsewhere as one value.
+    return [float(f"{v:.{SIGNIFICANT_DIGITS}g}") for v in series]
 
 
 def _parse_sizes(text):

@@ -84,6 +84,40 @@ def test_values_ranges_and_spellings():
     assert sweep.values("eta", [3, "0.5,3"]) == [3.0, 0.5]
 
 
+@pytest.mark.parametrize("text", ["0.1:1:200000", "0.1:1:10000000000000",
+                                  "0.1:1:10000000000000:log"])
+def test_a_range_beyond_the_run_limit_is_refused_before_it_is_made(text):
+    # Before the fix the first ran for minutes and the others ended in a
+    # NumPy memory error: the count was checked after the values existed.
+    with pytest.raises(ValueError, match=f"a sweep runs at most "
+                       f"{sweep.MAX_RUNS:,}"):
+        sweep.plan({"eta": text})
+
+
+def test_too_many_listed_values_are_refused_before_they_are_checked():
+    many = [1.0] * (sweep.MAX_RUNS + 1)
+    with pytest.raises(ValueError, match="eta has 100,001 values or more"):
+        sweep.values("eta", many)
+    with pytest.raises(ValueError, match="eta has 110,000 values or more"):
+        sweep.values("eta", ["0.1:1:60000", "0.1:1:50000"])
+
+
+def test_range_values_are_rounded_as_written():
+    # np.geomspace gives 0.49999999999999994 for the middle value.
+    assert sweep.values("eta", "0.05:5:5:log") == [
+        0.05, 0.158113883008, 0.5, 1.58113883008, 5.0]
+    assert sweep.values("eta", "0.05:5:5:log,0.5") == sweep.values(
+        "eta", "0.05:5:5:log")
+    assert len(sweep.plan({"eta": "0.05:5:5:log,0.5"})) == 5
+
+
+def test_spellings_of_one_setting_are_one_run():
+    assert sweep.values("cost", "cross-entropy,CrossEntropyCost") == [
+        "cross-entropy"]
+    assert len(sweep.plan({"cost": "cross-entropy,CrossEntropyCost",
+                           "dtype": ["float32", "f4"]})) == 1
+
+
 def test_random_search_draws_distinct_points_reproducibly():
     grid = {"eta": "0.1:3:10", "lmbda": "0:5:10", "mini_batch_size": "5,10"}
     runs = sweep.plan(grid, random=7, search_seed=1, **SMALL)
