@@ -301,31 +301,30 @@ def _format_row(row):
             f"{row['floor_multiple']:7.1f}x")
 
 
-def _burn(deadline):
-    """Keep one core busy until ``deadline`` (``time.time()``)."""
-    while time.time() < deadline:
-        pass
+#: What each busy process runs: a loop that stops by itself.
+_BURN = "import time\nend = time.time() + {seconds}\nwhile time.time() < end:\n    pass\n"
 
 
 @contextlib.contextmanager
 def busy_cores(processes, seconds=600):
-    """A context in which ``processes`` other processes each keep a core
-    busy, as other users' work does on a shared machine; each stops by
-    itself after ``seconds`` at most and all are stopped on leaving."""
-    import multiprocessing
-    context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_burn, args=(time.time() + seconds,),
-                               daemon=True) for _ in range(processes)]
-    for worker in workers:
-        worker.start()
+    """A context in which ``processes`` other Python processes each keep
+    a core busy, as other users' work does on a shared machine; each
+    stops by itself after ``seconds`` at most, and all are stopped on
+    leaving.  (Plain subprocesses: multiprocessing would import the
+    caller's main script again in each.)"""
+    import subprocess
+    import sys
+    workers = [subprocess.Popen([sys.executable, "-c",
+                                 _BURN.format(seconds=float(seconds))])
+               for _ in range(processes)]
     try:
         time.sleep(0.5)  # let them start spinning
         yield workers
     finally:
         for worker in workers:
-            worker.terminate()
+            worker.kill()
         for worker in workers:
-            worker.join()
+            worker.wait()
 
 
 def plot(rows, path, samples):
