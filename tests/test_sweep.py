@@ -578,7 +578,7 @@ def test_the_command_line_overrides_the_spec_file(tmp_path):
     root, _ = parser()
     args = root.parse_args(["sweep", "--spec", str(spec), "--eta", "1",
                             "--repeats", "3"])
-    runs, _ = sweep._planned(args)
+    runs, _ = sweep.command_line._planned(args)
     assert [(s.eta, s.lmbda, s.seed) for s in runs] == [
         (1.0, 0.0, 0), (1.0, 0.0, 1), (1.0, 0.0, 2),
         (1.0, 5.0, 0), (1.0, 5.0, 1), (1.0, 5.0, 2)]
