@@ -374,13 +374,13 @@ def _bars(ax, rows):
     """One bar per implementation on a log scale, each labelled with its
     speed-up over the reference and its multiple of the one-core floor;
     the floors as dashed lines."""
-    names = [DESCRIPTIONS[r["implementation"]].replace(", ", "\n", 1)
-             for r in rows]
+    names = [DESCRIPTIONS[r["implementation"]].replace(": ", ":\n", 1)
+             .replace(", ", "\n", 1) for r in rows]
     seconds = [r["seconds"] for r in rows]
     bars = ax.bar(range(len(rows)), seconds, color="tab:blue")
     for bar, row in zip(bars, rows):
         label = f"{row['floor_multiple']:.1f}x floor"
-        if row["speedup"]:
+        if row["speedup"] and row["implementation"] != "reference":
             label = f"{row['speedup']:.0f}x faster\n" + label
         ax.annotate(label, (bar.get_x() + bar.get_width() / 2,
                             bar.get_height()), ha="center", va="bottom",
