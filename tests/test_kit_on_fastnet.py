@@ -66,6 +66,8 @@ def test_network2(cost):
     testing.check_gradient(make, matrix=False)
     testing.check_step(make, order="network2")
     testing.check_training(make, order="network2")
+    # Given, fastnet's cost class is known by identity as the oracle's.
+    testing.check_step(make, order="network2", cost=cost)
 
 
 def test_finite_differences_hold_on_saturated_cross_entropy_outputs():

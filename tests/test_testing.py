@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fastnet import costs as fastnet_costs
 from fastnet import testing
 from fastnet.reference import Network as Reference
 from fastnet.reference import network2 as reference2
@@ -30,14 +31,19 @@ EXAMPLES = ROOT / "examples"
 MISTAKES = ("transposed gradient", "bias off by one", "missing sigmoid'")
 
 
-def matrix_backprop(weights, biases, X, Y, mistake=None):
+def matrix_backprop(weights, biases, X, Y, mistake=None,
+                    cost=reference2.QuadraticCost):
     """Backpropagation on a matrix of samples (one per column), summed over
-    them; ``mistake`` plants one of ``MISTAKES``."""
+    them, for a network2 ``cost``; ``mistake`` plants one of ``MISTAKES``,
+    or "ignores its cost" (the cross-entropy's output error, whatever the
+    cost)."""
     activations, zs = [X], []
     for w, b in zip(weights, biases):
         zs.append(w @ activations[-1] + b)
         activations.append(sigmoid(zs[-1]))
-    delta = (activations[-1] - Y) * sigmoid_prime(zs[-1])
+    delta = cost.delta(zs[-1], activations[-1], Y)
+    if mistake == "ignores its cost":
+        delta = activations[-1] - Y
     nabla_b, nabla_w = [None] * len(biases), [None] * len(weights)
     for l in range(1, len(weights) + 1):
         if l > 1:
@@ -270,6 +276,131 @@ def test_training_compares_accuracies_not_print_formats():
     assert report.recorded and report.epochs == 1
 
 
+# A network2 port is checked with its own cost, whatever it is called.
+
+class XEnt(reference2.CrossEntropyCost):
+    """A user's cross-entropy: the book's, under a name no built-in has."""
+
+
+class Doubled:
+    """Twice the quadratic cost: no built-in cost equals it, so a check
+    that ran a built-in instead would fail."""
+
+    @staticmethod
+    def fn(a, y):
+        return float(np.sum((a - y) ** 2))
+
+    @staticmethod
+    def delta(z, a, y):
+        return 2 * (a - y) * sigmoid_prime(z)
+
+
+# Named like the built-in, computing something else: the kit must go by
+# identity, never by name.
+Impostor = type("CrossEntropyCost", (Doubled,), {})
+
+OWN_COSTS = [XEnt, Doubled, Impostor]
+
+
+def port(own_cost, mistake=None):
+    """A user's network2 port whose default cost is ``own_cost`` and whose
+    backprop works on matrices through ``self.cost.delta``."""
+
+    class Port(reference2.Network):
+        def __init__(self, sizes, cost=own_cost):
+            super().__init__(sizes, cost=cost)
+
+        def backprop(self, X, Y):
+            return matrix_backprop(self.weights, self.biases, X, Y, mistake,
+                                   self.cost)
+
+    Port.__qualname__ = f"Port[{own_cost.__name__}, {mistake}]"
+    return Port
+
+
+@pytest.mark.parametrize("own_cost", OWN_COSTS, ids=["XEnt", "Doubled",
+                                                     "Impostor"])
+def test_a_network2_port_passes_with_its_own_cost(own_cost):
+    network = port(own_cost)
+    report = testing.check_gradient(network)
+    assert report.reference_margin < 0.1 and report.fd_margin < 0.1
+    testing.check_step(network, order="network2")
+    testing.check_training(network, order="network2")
+
+
+@pytest.mark.parametrize("own_cost, mistake", [
+    (XEnt, "missing sigmoid'"), (Doubled, "ignores its cost"),
+    (Impostor, "ignores its cost")])
+def test_a_mistake_in_a_network2_port_with_its_own_cost_is_caught(
+        own_cost, mistake):
+    network = port(own_cost, mistake)
+    for against in ("reference", "finite-differences"):
+        with pytest.raises(AssertionError, match=r"nabla_[bw]\[\d\]"):
+            testing.check_gradient(network, against=against)
+    with pytest.raises(AssertionError, match=f"cost {own_cost.__name__}: "
+                       f"after the step"):
+        testing.check_step(network, order="network2")
+    with pytest.raises(AssertionError, match="epoch 0, mini-batch 0"):
+        testing.check_training(network, order="network2")
+
+
+def test_the_cost_can_be_given():
+    """``cost=`` overrides the network's own: a class or a built-in name;
+    the wrong one is a difference."""
+    network = port(Doubled)
+    testing.check_gradient(network, cost=Doubled)
+    testing.check_step(network, order="network2", cost=Doubled)
+    testing.check_training(network, order="network2", cost=Doubled)
+    with pytest.raises(AssertionError, match="against the reference"):
+        testing.check_gradient(network, cost="quadratic",
+                               against="reference")
+    with pytest.raises(AssertionError, match="after the step"):
+        testing.check_step(network, order="network2", cost="QuadraticCost")
+    with pytest.raises(AssertionError, match="epoch 0, mini-batch 0"):
+        testing.check_training(network, order="network2",
+                               cost="cross-entropy")
+    cross_entropy = port(reference2.CrossEntropyCost)
+    testing.check_step(cross_entropy, order="network2",
+                       cost=fastnet_costs.CrossEntropyCost)
+
+
+PORT_FILE = """
+from fastnet.reference import network2
+
+
+class XEnt(network2.CrossEntropyCost):
+    pass
+
+
+class Network(network2.Network):
+    def __init__(self, sizes, cost=XEnt):
+        super().__init__(sizes, cost=cost)
+
+
+class NoDecay(Network):
+    def update_mini_batch(self, mini_batch, eta, lmbda, n):
+        super().update_mini_batch(mini_batch, eta, 0.0, n)
+"""
+
+
+def test_check_command_on_a_network2_port_with_its_own_cost(tmp_path):
+    path = tmp_path / "mynet2.py"
+    path.write_text(PORT_FILE)
+    code, out = report(f"{path}:Network", order="network2")
+    assert code == 0, out
+    code, out = report(f"{path}:NoDecay", order="network2")
+    assert code == 1 and "  gradient  ok" in out, out
+    assert "step FAIL sizes [4, 4, 4] with a mini-batch of 3, eta 0.5, " \
+        "lmbda 1.0, n 50, cost XEnt: after the step" in " ".join(out.split())
+    code, out = report(f"{path}:Network", order="network2",
+                       cost="quadratic")
+    assert code == 1, out
+    out = " ".join(out.split())
+    assert "gradient FAIL sizes [4, 4, 4] with 3 sample(s), cost " \
+        "QuadraticCost, backprop per sample" in out
+    assert "cost QuadraticCost: after the step" in out
+
+
 # The kit leaves everything as it found it, and refuses bad input first.
 
 @pytest.mark.parametrize("check", [
@@ -330,6 +461,17 @@ def test_an_instance_gets_its_own_parameters_back():
      "that is the 'seed' interface, not 'book'; pass order='seed'"),
     (lambda: testing.check_training(object()), TypeError,
      "class or a factory"),
+    (lambda: testing.check_gradient(Reference, cost=42), TypeError,
+     "cost must be 'auto', None, a built-in cost's name or a cost class"),
+    (lambda: testing.check_gradient(Reference, cost="hinge"), ValueError,
+     "unknown cost 'hinge'"),
+    (lambda: testing.check_step(Reference, order="seed",
+                                cost="cross-entropy"), ValueError,
+     "whose cost is quadratic; the cost CrossEntropyCost needs "
+     "order='network2'"),
+    (lambda: testing.check_training(reference2.Network, order="network2",
+                                    cost=None), ValueError,
+     "needs a cost"),
 ])
 def test_bad_input_is_refused_with_a_clear_error(call, error, message):
     random.seed(1)
@@ -400,6 +542,8 @@ def test_check_command_reports_the_wrong_example_and_passes_the_fixed_one():
     ("fastnet.reference:__doc__", {}, "not a network class"),
     ("fastnet.reference:Network", {}, "pass --order seed"),
     ("fastnet.reference:Network", {"order": "up"}, "order must be"),
+    ("fastnet.reference:Network", {"order": "seed", "cost": "cross-entropy"},
+     "the cost CrossEntropyCost needs --order network2"),
 ])
 def test_check_command_refuses_unusable_targets_in_one_line(target, options,
                                                             message):

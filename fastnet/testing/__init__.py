@@ -17,6 +17,11 @@ fastnet's own kernels.  The ground truth is fastnet's per-sample oracle,
 - ``check_command("module:Class")``: all three with a short report (the
   ``fastnet check`` command).
 
+A network2 implementation is checked with its own cost: the reference
+network runs whatever cost class (with ``fn`` and ``delta``) the user's
+network holds, or the ``cost=`` given; fastnet's built-in costs are
+recognised by identity (``fastnet.costs.info_of``), never by name.
+
 Every check raises ``AssertionError`` with the place and size of the
 first difference, so it works as is under pytest or unittest, and it
 leaves the caller's ``random`` and ``np.random`` states as it found them.

@@ -20,9 +20,12 @@ import textwrap
 
 import numpy as np
 
+from fastnet import costs
+
 from .compare import CheckFailure
 from .gradient import check_gradient
 from .interfaces import ORDERS, check_order, order_contradiction
+from .reference_side import resolve_cost
 from .step import check_step
 from .training import check_training
 
@@ -46,6 +49,10 @@ def add_arguments(parser):
              "before epochs, as fastnet.Network) or 'network2' (chapter 3); "
              "default: book")
     parser.add_argument(
+        "--cost", choices=list(costs.COSTS), default=None,
+        help="the cost the reference runs (network2); default: the "
+             "network's own cost class, whatever its name")
+    parser.add_argument(
         "--dtype", choices=("float64", "float32"), default="float64",
         help="precision the network computes in; sets the tolerances")
     parser.add_argument("--seed", type=int, default=0,
@@ -55,21 +62,26 @@ def add_arguments(parser):
 
 def run_command(args, stream=None):
     """Run ``check_command`` on arguments parsed with ``add_arguments``."""
-    return check_command(args.target, order=args.order, dtype=args.dtype,
+    return check_command(args.target, order=args.order,
+                         cost=args.cost or "auto", dtype=args.dtype,
                          seed=args.seed,
                          stream=sys.stdout if stream is None else stream)
 
 
-def check_command(target, *, order="book", dtype="float64", seed=0,
-                  stream=None):
+def check_command(target, *, order="book", cost="auto", dtype="float64",
+                  seed=0, stream=None):
     """Import ``target`` (``module:Class`` or ``path/file.py:Class``), run
     the gradient, one-step and two-epoch checks on it and print a short
-    report: one line per check, passed or the first divergence.  Returns
-    0 when all pass, 1 when one finds a difference, 2 when the target
-    cannot be imported or does not fit ``order`` (a one-line message)."""
+    report: one line per check, passed or the first divergence.  ``cost``
+    is the cost the reference runs (a built-in cost's name, or "auto":
+    the network's own, see ``check_step``).  Returns 0 when all pass, 1
+    when one finds a difference, 2 when the target cannot be imported or
+    does not fit ``order`` or ``cost`` (a one-line message)."""
     stream = sys.stdout if stream is None else stream
     try:
         check_order(order)
+        if not (isinstance(cost, str) and cost == "auto"):
+            resolve_cost(cost, order=order)
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {dtype}")
@@ -77,14 +89,16 @@ def check_command(target, *, order="book", dtype="float64", seed=0,
             problem = order_contradiction(network, order) \
                 if isinstance(network, type) else None
             if problem:
-                raise TargetError(re.sub(r"pass order='(\w+)'",
-                                         r"pass --order \1", problem))
-            print(f"fastnet check {target} (order {order}, {dtype}, seed "
-                  f"{seed})", file=stream)
-            failed = sum(not _one_check(name, network, order, dtype, seed,
-                                        stream) for name in CHECKS)
+                raise TargetError(problem)
+            given = "" if isinstance(cost, str) and cost == "auto" else \
+                f", cost {cost}"
+            print(f"fastnet check {target} (order {order}{given}, {dtype}, "
+                  f"seed {seed})", file=stream)
+            failed = sum(not _one_check(name, network, order, cost, dtype,
+                                        seed, stream) for name in CHECKS)
     except (TargetError, ValueError, TypeError) as error:
-        print(f"fastnet check: {error}", file=stream)
+        message = re.sub(r"order='(\w+)'", r"--order \1", str(error))
+        print(f"fastnet check: {message}", file=stream)
         return 2
     if failed:
         print(f"FAILED: {failed} of {len(CHECKS)} checks found a "
@@ -95,18 +109,18 @@ def check_command(target, *, order="book", dtype="float64", seed=0,
     return 0
 
 
-def _one_check(name, network, order, dtype, seed, stream):
+def _one_check(name, network, order, cost, dtype, seed, stream):
     """Run one check and print its line; whether it passed."""
+    if order != "network2" and isinstance(cost, str) and cost == "auto":
+        cost = None  # chapter 1's reference, whatever the network holds
     try:
         if name == "gradient":
-            report = check_gradient(network, dtype=dtype, seed=seed,
-                                    cost="auto" if order == "network2"
-                                    else None)
-        elif name == "step":
-            report = check_step(network, order=order, dtype=dtype, seed=seed)
-        else:
-            report = check_training(network, order=order, dtype=dtype,
+            report = check_gradient(network, cost=cost, dtype=dtype,
                                     seed=seed)
+        else:
+            check = check_step if name == "step" else check_training
+            report = check(network, order=order, cost=cost, dtype=dtype,
+                           seed=seed)
     except CheckFailure as failure:
         _line(name, "FAIL", re.sub(r"^check_\w+[,:] ", "", str(failure)),
               stream)

@@ -56,12 +56,15 @@ def check_gradient(backprop, sizes=None, *, batch_sizes=None, matrix=None,
     convention) or averaged (``"mean"``) over the columns; False to call it
     one column at a time; None to find out (it is called on a two-column
     matrix: if that fails or gives a bias gradient per column, per sample).
-    ``cost``: "auto" reads a network2-style ``cost`` attribute (else the
-    quadratic cost of chapter 1), or give None, "QuadraticCost" or
-    "CrossEntropyCost".  ``dtype``: the precision the weights and samples
-    are handed over in; the tolerance follows the least precise of it
-    and the arrays returned.  ``rtol`` overrides the derived tolerance
-    (``fastnet.testing.tolerances``).
+    ``cost``: "auto" reads a network2-style ``cost`` attribute (any class
+    with ``fn(a, y)`` and ``delta(z, a, y)``, which the reference network
+    then runs; without one, chapter 1's quadratic cost); or give None
+    (chapter 1), a cost class, or a built-in cost's name ("quadratic",
+    "cross-entropy", or network2's "QuadraticCost", "CrossEntropyCost").
+    Finite differences sum a user's own cost from its ``fn``.  ``dtype``:
+    the precision the weights and samples are handed over in; the
+    tolerance follows the least precise of it and the arrays returned.
+    ``rtol`` overrides the derived tolerance (``fastnet.testing.tolerances``).
 
     Raises ``AssertionError`` (``CheckFailure``) naming the case, the
     layer, weights or biases, the entry, both values, the relative error
@@ -71,6 +74,8 @@ def check_gradient(backprop, sizes=None, *, batch_sizes=None, matrix=None,
     seed = check_seed(seed)
     subject = Subject(backprop, "backprop")
     against = _check_options(against, reduction, matrix, dtype, rtol)
+    if not (isinstance(cost, str) and cost == "auto"):
+        cost = reference_side.resolve_cost(cost)
     cases = subject_cases(subject.fixed_sizes, sizes, batch_sizes)
     margins = {"reference": 0.0, "finite-differences": 0.0}
     note = ""
@@ -117,8 +122,7 @@ class _Run:
 
     def __init__(self, subject, net, case, seed, dtype, cost, reduction):
         self.subject, self.net, self.case = subject, net, case
-        self.cost = reference_side.check_cost(
-            subject.cost_name(net) if cost == "auto" else cost)
+        self.cost = reference_side.resolve_cost(cost, net)
         weights, biases = random_parameters(case.sizes, seed)
         X, _, Y = random_examples(case.sizes, case.batch_size, seed)
         self.weights, self.biases = (cast_layers(weights, dtype),
@@ -131,8 +135,10 @@ class _Run:
         self._gradient = None
 
     def where(self):
+        cost = "" if self.cost is None else \
+            f", cost {reference_side.cost_name(self.cost)}"
         return (f"check_gradient, sizes {list(self.case.sizes)} with "
-                f"{self.case.batch_size} sample(s), backprop "
+                f"{self.case.batch_size} sample(s){cost}, backprop "
                 f"{MODES[self.matrix]}{self.note}")
 
     def detect_matrix(self):
@@ -211,7 +217,7 @@ class _Run:
         biases = [b.astype(np.float64) for b in self.biases]
         scale_w, scale_b = tolerances.gradient_magnitude(
             weights, biases, self.X.astype(np.float64),
-            self.Y.astype(np.float64), self.cost == "CrossEntropyCost", eps)
+            self.Y.astype(np.float64), self.cost, eps)
         k = self._scaling()
         return eps, [s * k for s in scale_w], [s * k for s in scale_b]
 

@@ -41,8 +41,11 @@ def check_step(update_mini_batch, sizes=None, *, batch_sizes=None,
     compares the weights and biases with ``fastnet.reference``'s after the
     same step.  ``order="network2"`` calls ``update_mini_batch(mini_batch,
     eta, lmbda, n)`` (defaults eta 0.5, lmbda 1.0, n 50) against chapter
-    3's reference; otherwise ``update_mini_batch(mini_batch, eta)``
-    (default eta 3.0) against chapter 1's.
+    3's reference, run with the network's own ``cost`` (``cost="auto"``;
+    network2's cross-entropy for a function or a network without one) or
+    the ``cost`` given (a cost class or a built-in cost's name, as in
+    ``check_gradient``); otherwise ``update_mini_batch(mini_batch, eta)``
+    (default eta 3.0) against chapter 1's, whose cost is quadratic.
 
     The tolerance per layer is ``12 eps max|w'| + (eta / m) rtol R``
     (``fastnet.testing.tolerances``), ``rtol`` the gradient's.  Raises
@@ -58,23 +61,21 @@ def check_step(update_mini_batch, sizes=None, *, batch_sizes=None,
                 or value < 0 or (name == "eta" and value == 0):
             raise ValueError(f"{name} must be a finite positive number, got "
                              f"{value!r}")
+    if np.dtype(dtype) not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+    if not (isinstance(cost, str) and cost == "auto"):
+        cost = reference_side.resolve_cost(cost, order=order)
     subject = Subject(update_mini_batch, "update_mini_batch")
     cases = subject_cases(subject.fixed_sizes, sizes, batch_sizes)
     margin = 0.0
     with preserved_random_state(), subject.restoring():
         for i, case in enumerate(cases):
             net = subject.network(case.sizes, seed)
-            case_cost = reference_side.check_cost(
-                (subject.cost_name(net) or _default_cost(order))
-                if cost == "auto" else cost)
+            case_cost = reference_side.resolve_cost(cost, net, order)
             margin = max(margin, _one_step(
                 subject, net, case, seed + i, dtype, order, case_cost,
                 (eta, lmbda, n), rtol))
     return StepReport(len(cases), margin)
-
-
-def _default_cost(order):
-    return "CrossEntropyCost" if order == "network2" else None
 
 
 def _one_step(subject, net, case, seed, dtype, order, cost, rates, rtol):
@@ -85,7 +86,9 @@ def _one_step(subject, net, case, seed, dtype, order, cost, rates, rtol):
     batch, _ = nielsen_lists(X, labels, Y, dtype)
     where = (f"check_step, sizes {list(case.sizes)} with a mini-batch of "
              f"{case.batch_size}, eta {eta}" +
-             (f", lmbda {lmbda}, n {n}" if order == "network2" else ""))
+             (f", lmbda {lmbda}, n {n}, cost "
+              f"{reference_side.cost_name(cost)}" if order == "network2"
+              else ""))
     arguments = step_arguments(order, eta, lmbda, n)
     try:
         result, new_w, new_b = subject.call(
@@ -110,7 +113,7 @@ def _one_step(subject, net, case, seed, dtype, order, cost, rates, rtol):
     scale_w, scale_b = tolerances.gradient_magnitude(
         [w.astype(np.float64) for w in weights],
         [b.astype(np.float64) for b in biases], X, Y,
-        cost == "CrossEntropyCost", eps)
+        cost, eps)
     atols, scales = [], []
     for expected, gradient_scale in zip(reference.weights + reference.biases,
                                         scale_w + scale_b):

@@ -108,11 +108,6 @@ class Subject:
         finally:
             self.instance.weights, self.instance.biases = weights, biases
 
-    def cost_name(self, network):
-        """The name of a network2-style network's cost class, else None."""
-        cost = getattr(network, "cost", None)
-        return getattr(cost, "__name__", None) if cost is not None else None
-
     def call(self, network, weights, biases, *args):
         """Call the method with the network's parameters set to copies of
         ``weights`` and ``biases``; returns what it returned and the

@@ -18,8 +18,9 @@ within ``K u * R`` of the exact gradient, where
     K = m + (n_0 + ... + n_{L-1}) + (n_2 + ... + n_L) + 8 L
 
 and ``R`` is the *magnitude* of the gradient: the same backpropagation
-run on absolute values (``|a - y|``, ``|W|``, ``sigma' + eps``), which is
-at least the gradient's own size and equals it when nothing cancels.
+run on absolute values (the output error ``|cost.delta(z, a, y)|``,
+``|W|``, ``sigma' + eps``), which is at least the gradient's own size and
+equals it when nothing cancels.
 Two implementations (the one under test and the reference) are within
 ``2 K u R = K eps R`` of each other.  The sigmoid turns a rounding error
 ``dz`` in its input into a relative error of at most ``|dz|`` in sigma
@@ -70,6 +71,8 @@ import numpy as np
 
 from fastnet.reference import sigmoid, sigmoid_prime
 
+from . import reference_side
+
 #: Room for what the first-order bounds leave out (see the module text).
 SAFETY = 4.0
 
@@ -97,18 +100,22 @@ def gradient_rtol(sizes, batch_size, eps):
     return SAFETY * chain_length(sizes, batch_size) * eps
 
 
-def gradient_magnitude(weights, biases, X, Y, cross_entropy, eps):
+def gradient_magnitude(weights, biases, X, Y, cost, eps):
     """Per layer, the largest entry of ``R``: the gradient summed over the
     columns of ``X (n_in, m)``, ``Y (n_out, m)``, computed on absolute
-    values.  Returns ``(weight_scales, bias_scales)``, lists of floats."""
+    values, from the output error ``|cost.delta(z, a, y)| + eps |a - y|``
+    of the reference's ``cost`` (None: chapter 1's quadratic cost); the
+    ``eps |a - y|`` keeps the tolerance above zero where sigma'(z)
+    underflows.  Returns ``(weight_scales, bias_scales)``, lists of
+    floats."""
     activations, zs = [X], []
     for w, b in zip(weights, biases):
         zs.append(w @ activations[-1] + b)
         activations.append(sigmoid(zs[-1]))
     slope = [sigmoid_prime(z) + eps for z in zs]
-    delta = np.abs(activations[-1] - Y)
-    if not cross_entropy:
-        delta = delta * slope[-1]
+    delta = np.abs(reference_side.output_error(cost, zs[-1], activations[-1],
+                                               Y)) + \
+        eps * np.abs(activations[-1] - Y)
     weight_scales, bias_scales = [], []
     for l in range(len(weights) - 1, -1, -1):
         weight_scales.append(float(np.max(delta @ np.abs(activations[l]).T)))

@@ -46,7 +46,7 @@ TrainingReport.__str__ = lambda r: (
 
 def check_training(network, sizes=(5, 4, 4, 3), *, epochs=2,
                    mini_batch_size=3, eta=None, lmbda=None, n_train=40,
-                   n_test=20, order="book", copy_weights=False,
+                   n_test=20, order="book", cost="auto", copy_weights=False,
                    dtype=np.float64, seed=0):
     """Train the user's network and the reference from the same seeds.
 
@@ -57,7 +57,12 @@ def check_training(network, sizes=(5, 4, 4, 3), *, epochs=2,
     last one is short), scored on ``n_test`` test tuples.  ``order`` is
     the interface (``fastnet.testing.interfaces``): "book" (the default),
     "seed" or "network2" (eta 0.5 and lmbda 1.0 by default; chapter 1's
-    eta is 3.0).  Compared, in the order they happen: the initial weights
+    eta is 3.0).  With "network2" the reference runs the network's own
+    ``cost`` (``cost="auto"``: any class with network2's ``fn`` and
+    ``delta``, as the user's network holds it; network2's cross-entropy
+    if it holds none) or the ``cost`` given (a cost class, or a built-in
+    cost's name as in ``check_gradient``); chapter 1's cost is quadratic.
+    Compared, in the order they happen: the initial weights
     (``copy_weights=True`` gives the user's network the reference's
     instead, for an implementation with its own generator), the draws
     taken from ``np.random``, each mini-batch's samples and the weights
@@ -81,12 +86,14 @@ def check_training(network, sizes=(5, 4, 4, 3), *, epochs=2,
                         f"got {network!r}")
     if isinstance(network, type):
         refuse_contradiction(network, order)
-    cost, eta, lmbda, _ = network2_defaults(order, "auto", eta, lmbda, None)
+    _, eta, lmbda, _ = network2_defaults(order, cost, eta, lmbda, None)
     if np.dtype(dtype) not in (np.float32, np.float64):
         raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+    if not (isinstance(cost, str) and cost == "auto"):
+        cost = reference_side.resolve_cost(cost, order=order)
     X, labels, Y = random_examples(sizes, n_train + n_test, seed)
     setup = _Setup(sizes, order, epochs, mini_batch_size, eta, lmbda, seed,
-                   (X, labels, Y, np.dtype(dtype)), n_train)
+                   (X, labels, Y, np.dtype(dtype)), n_train, cost)
     with preserved_random_state():
         return setup.compare(network, copy_weights)
 
@@ -103,7 +110,7 @@ class _Setup:
     """One comparison: the data, the settings and the two runs."""
 
     def __init__(self, sizes, order, epochs, mini_batch_size, eta, lmbda,
-                 seed, examples, n_train):
+                 seed, examples, n_train, cost):
         self.sizes, self.order, self.epochs = sizes, order, epochs
         self.mini_batch_size, self.eta, self.lmbda = mini_batch_size, eta, \
             lmbda
@@ -114,7 +121,7 @@ class _Setup:
         self.keys = {np.asarray(x, dtype=np.float64).tobytes(): i
                      for i, (x, _) in enumerate(self.training)}
         self.per_epoch = -(-n_train // mini_batch_size)
-        self.cost = None
+        self.cost = cost  # "auto" is resolved on the user's network
 
     def where(self, step):
         epoch, batch = divmod(step, self.per_epoch)
@@ -154,8 +161,8 @@ class _Setup:
 
     def compare(self, network, copy_weights):
         user = self._train_user(network, self.epochs, None)
-        self.cost = reference_side.check_cost(user.cost) if self.order == \
-            "network2" else None
+        self.cost = reference_side.resolve_cost(self.cost, user.network,
+                                                self.order)
         expected = self.reference()
         start = expected.start if copy_weights else None
         if copy_weights:
@@ -171,14 +178,13 @@ class _Setup:
 
     def _train_user(self, network, epochs, start):
         name = getattr(network, "__qualname__", repr(network))
-        cost = None
+        built = None
 
         def make(sizes):
-            nonlocal cost
-            net = network(sizes)
-            refuse_contradiction(type(net), self.order)
-            cost = getattr(getattr(net, "cost", None), "__name__", None)
-            return net
+            nonlocal built
+            built = network(sizes)
+            refuse_contradiction(type(built), self.order)
+            return built
         try:
             run = self.train(make, epochs, start)
         except InterfaceError:
@@ -190,7 +196,7 @@ class _Setup:
             raise CheckFailure(f"check_training: {name} raised "
                                f"{type(error).__name__}{when}: {error}") \
                 from error
-        return _UserRun(run, cost or "CrossEntropyCost")
+        return _UserRun(run, built)
 
     def _compare_start(self, run, expected):
         _same_shapes(run.start[0] + run.start[1],
@@ -287,7 +293,7 @@ class _Setup:
         raise AssertionError("unreachable: the last epoch was off")
 
 
-_UserRun = namedtuple("_UserRun", "run cost")
+_UserRun = namedtuple("_UserRun", "run network")
 
 
 class _Tolerance:
