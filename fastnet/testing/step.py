@@ -71,66 +71,99 @@ def check_step(update_mini_batch, sizes=None, *, batch_sizes=None,
     with preserved_random_state(), subject.restoring():
         for i, case in enumerate(cases):
             net = subject.network(case.sizes, seed)
-            case_cost = reference_side.resolve_cost(cost, net, order)
-            margin = max(margin, _one_step(
-                subject, net, case, seed + i, dtype, order, case_cost,
-                (eta, lmbda, n), rtol))
+            step = _set_up(case, seed + i, dtype, order, (eta, lmbda, n),
+                           reference_side.resolve_cost(cost, net, order))
+            margin = max(margin, _one_step(subject, net, step, rtol))
     return StepReport(len(cases), margin)
 
 
-def _one_step(subject, net, case, seed, dtype, order, cost, rates, rtol):
+_Step = namedtuple("_Step", "case weights biases X Y batch arguments cost "
+                            "dtype eta where")
+
+
+def _set_up(case, seed, dtype, order, rates, cost):
+    """One case's parameters, mini-batch and step arguments."""
     eta, lmbda, n = rates
     weights, biases = random_parameters(case.sizes, seed)
     X, labels, Y = random_examples(case.sizes, case.batch_size, seed)
-    weights, biases = cast_layers(weights, dtype), cast_layers(biases, dtype)
     batch, _ = nielsen_lists(X, labels, Y, dtype)
     where = (f"check_step, sizes {list(case.sizes)} with a mini-batch of "
              f"{case.batch_size}, eta {eta}" +
              (f", lmbda {lmbda}, n {n}, cost "
               f"{reference_side.cost_name(cost)}" if order == "network2"
               else ""))
-    arguments = step_arguments(order, eta, lmbda, n)
+    return _Step(case, cast_layers(weights, dtype), cast_layers(biases, dtype),
+                 X, Y, batch, step_arguments(order, eta, lmbda, n), cost,
+                 dtype, eta, where)
+
+
+def _one_step(subject, net, step, rtol):
+    """The user's step against the reference's: the largest difference
+    as a fraction of its tolerance, or a CheckFailure."""
+    new_w, new_b = _user_step(subject, net, step)
+    eps = tolerances.eps_of(step.dtype, *[a.dtype for a in new_w + new_b])
+    new_w, new_b = _float64(new_w), _float64(new_b)
+    reference = reference_side.network(step.case.sizes, step.weights,
+                                       step.biases, step.cost)
     try:
-        result, new_w, new_b = subject.call(
-            net, weights, biases, [(x.copy(), y.copy()) for x, y in batch],
-            *arguments)
-    except Exception as error:
-        raise CheckFailure(f"{where}: update_mini_batch raised "
-                           f"{type(error).__name__}: {error}") from error
-    if subject.function and result is not None:
-        if not (isinstance(result, (tuple, list)) and len(result) == 2):
-            raise CheckFailure(f"{where}: update_mini_batch returned a "
-                               f"{type(result).__name__}, expected (weights,"
-                               f" biases) or None")
-        new_w, new_b = result
-    new_w, new_b = _parse(where, new_w, new_b, weights, biases)
-    reference = reference_side.network(case.sizes, weights, biases, cost)
-    reference.update_mini_batch(batch, *arguments)
-    eps = tolerances.eps_of(dtype, *[a.dtype for a in new_w + new_b])
-    new_w = [w.astype(np.float64) for w in new_w]
-    new_b = [b.astype(np.float64) for b in new_b]
-    rtol = rtol or tolerances.gradient_rtol(case.sizes, case.batch_size, eps)
-    scale_w, scale_b = tolerances.gradient_magnitude(
-        [w.astype(np.float64) for w in weights],
-        [b.astype(np.float64) for b in biases], X, Y,
-        cost, eps)
-    atols, scales = [], []
-    for expected, gradient_scale in zip(reference.weights + reference.biases,
-                                        scale_w + scale_b):
-        size = float(np.max(np.abs(expected)))
-        atols.append(3 * tolerances.SAFETY * eps * size +
-                     eta / case.batch_size * rtol * gradient_scale)
-        scales.append(size)
-    layers = len(weights)
+        reference.update_mini_batch(step.batch, *step.arguments)
+    except CheckFailure as failure:  # the user's cost raised in it
+        raise CheckFailure(f"{step.where}: in the reference's step, "
+                           f"{failure}") from failure
+    expected = reference.weights + reference.biases
+    atols, scales = _tolerances(step, expected, eps, rtol)
+    layers = len(step.weights)
     problem = first_difference(new_w, reference.weights, "weights",
                                atols[:layers], scales[:layers]) or \
         first_difference(new_b, reference.biases, "biases", atols[layers:],
                          scales[layers:])
     if problem:
-        raise CheckFailure(f"{where}: after the step, {problem}")
+        raise CheckFailure(f"{step.where}: after the step, {problem}")
     return max(float(np.max(np.abs(a - e))) / atol for a, e, atol in
-               zip(new_w + new_b, reference.weights + reference.biases,
-                   atols))
+               zip(new_w + new_b, expected, atols))
+
+
+def _user_step(subject, net, step):
+    """Take the user's step on copies; its weights and biases."""
+    try:
+        result, new_w, new_b = subject.call(
+            net, step.weights, step.biases,
+            [(x.copy(), y.copy()) for x, y in step.batch], *step.arguments)
+    except Exception as error:
+        raise CheckFailure(f"{step.where}: update_mini_batch raised "
+                           f"{type(error).__name__}: {error}") from error
+    if subject.function and result is not None:
+        if not (isinstance(result, (tuple, list)) and len(result) == 2):
+            raise CheckFailure(f"{step.where}: update_mini_batch returned a "
+                               f"{type(result).__name__}, expected (weights,"
+                               f" biases) or None")
+        new_w, new_b = result
+    new_w, new_b = _parse(step.where, new_w, new_b, step.weights,
+                          step.biases)
+    return new_w, new_b
+
+
+def _tolerances(step, expected, eps, rtol):
+    """Per layer (weights, then biases) the tolerance ``12 eps max|w'| +
+    (eta / m) rtol R`` and the scale ``max|w'|`` errors are reported in;
+    ``eps`` is the least precise of ``step.dtype`` and the arrays the
+    user's step left."""
+    case = step.case
+    rtol = rtol or tolerances.gradient_rtol(case.sizes, case.batch_size, eps)
+    scale_w, scale_b = tolerances.gradient_magnitude(
+        _float64(step.weights), _float64(step.biases), step.X, step.Y,
+        step.cost, eps)
+    atols, scales = [], []
+    for e, gradient_scale in zip(expected, scale_w + scale_b):
+        size = float(np.max(np.abs(e)))
+        atols.append(3 * tolerances.SAFETY * eps * size +
+                     step.eta / case.batch_size * rtol * gradient_scale)
+        scales.append(size)
+    return atols, scales
+
+
+def _float64(layers):
+    return [np.asarray(a, dtype=np.float64) for a in layers]
 
 
 def _parse(where, new_w, new_b, weights, biases):
