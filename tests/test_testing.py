@@ -561,6 +561,32 @@ def test_add_arguments_wires_the_command_into_argparse():
     assert "seed 2" in out.getvalue()
 
 
+@pytest.mark.parametrize("value, message", [
+    ("x", "argument --seed: expected an integer, got 'x'"),
+    ("1.5", "argument --seed: expected an integer, got '1.5'"),
+    ("-1", "argument --seed: must be an integer from 0 to 2**31 - 1, got "
+     "-1")])
+def test_integer_options_are_refused_in_fastnet_trains_words(value, message,
+                                                             capsys):
+    parser = testing.add_arguments(argparse.ArgumentParser())
+    with pytest.raises(SystemExit) as exit:
+        parser.parse_args(["module:Class", "--seed", value])
+    assert exit.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_fastnet_check_and_fastnet_train_say_the_same_words():
+    said = []
+    for command in (["check", "module:Class", "--seed", "x"],
+                    ["train", "--epochs", "x"]):
+        done = subprocess.run([sys.executable, "-m", "fastnet", *command],
+                              cwd=ROOT, capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 2, done.stderr
+        said.append(done.stderr.strip().splitlines()[-1].split(": ")[-1])
+    assert said == ["expected an integer, got 'x'"] * 2
+
+
 def test_check_command_from_a_fresh_interpreter():
     script = ("import sys; from fastnet.testing import check_command; "
               "sys.exit(check_command(sys.argv[1], order='seed'))")

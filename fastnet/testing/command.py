@@ -10,6 +10,7 @@ so the command line needs two lines:
     fastnet.testing.add_arguments(check)       # later: run_command(args)
 """
 
+import argparse
 import contextlib
 import importlib
 import importlib.util
@@ -22,6 +23,7 @@ import numpy as np
 
 from fastnet import costs
 
+from .cases import check_seed
 from .compare import CheckFailure
 from .gradient import check_gradient
 from .interfaces import ORDERS, check_order, order_contradiction
@@ -55,9 +57,23 @@ def add_arguments(parser):
     parser.add_argument(
         "--dtype", choices=("float64", "float32"), default="float64",
         help="precision the network computes in; sets the tolerances")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=_seed, default=0,
                         help="seed of the kit's networks and data")
     return parser
+
+
+def _seed(text):
+    """An argparse type for ``--seed``, in ``fastnet train``'s words."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer, got {text!r}") from None
+    try:
+        return check_seed(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            str(error).replace("seed must be", "must be", 1)) from None
 
 
 def run_command(args, stream=None):
