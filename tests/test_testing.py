@@ -125,30 +125,45 @@ def test_float32_passes_at_its_own_tolerance_and_fails_at_float64s():
     report = testing.check_gradient(network, dtype=np.float32)
     assert report.reference_margin < 0.1
     assert testing.check_gradient(network).reference_margin < 0.1
+    report = testing.check_gradient(matrix_backprop, dtype=np.float32)
+    assert report.reference_margin < 0.1 and report.fd_margin < 0.1
     testing.check_step(network, dtype=np.float32)
     with pytest.raises(AssertionError, match="after the step"):
         testing.check_step(network)
 
 
-# Every default catches every planted mistake.
+# Every default, float64's and float32's, catches every planted mistake
+# (computed in that precision: the function gets float32 parameters and
+# samples with dtype=np.float32, the class computes in float32).
 
+DTYPES = [pytest.param(np.float64, id="float64"),
+          pytest.param(np.float32, id="float32")]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("mistake", MISTAKES)
 @pytest.mark.parametrize("against", ["reference", "finite-differences"])
-def test_check_gradient_catches_each_mistake(mistake, against):
+def test_check_gradient_catches_each_mistake(mistake, against, dtype):
     def backprop(weights, biases, x, y):
+        assert x.dtype == dtype
         return matrix_backprop(weights, biases, x, y, mistake)
     with pytest.raises(AssertionError, match=r"nabla_[bw]\[\d\]") as caught:
-        testing.check_gradient(backprop, against=against)
+        testing.check_gradient(backprop, against=against, dtype=dtype)
     assert "sizes [" in str(caught.value)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("mistake", MISTAKES)
-def test_check_step_and_check_training_catch_each_mistake(mistake):
-    network = matrix_network(mistake)
+def test_check_step_and_check_training_catch_each_mistake(mistake, dtype):
+    network = matrix_network(mistake, dtype)
     with pytest.raises(AssertionError, match="after the step"):
-        testing.check_step(network)
-    with pytest.raises(AssertionError, match="epoch 0, mini-batch 0|raised"):
-        testing.check_training(network, order="seed")
+        testing.check_step(network, dtype=dtype)
+    # Square layers, so that a transposed gradient is seen by its values
+    # (elsewhere it fails on shapes).
+    with pytest.raises(AssertionError, match=r"after epoch 0, mini-batch 0,"
+                       r" (weights|biases)\[\d\] differs"):
+        testing.check_training(network, (4, 4, 4), order="seed",
+                               dtype=dtype)
 
 
 def test_a_transposed_gradient_is_named_by_value_and_by_shape():
