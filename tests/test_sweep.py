@@ -193,8 +193,9 @@ def test_spec_files_toml_and_json(tmp_path):
     toml.write_text('eta = [0.5, 3.0]\nlmbda = "0:5:2"\nrepeats = 2\n'
                     'mini-batch-size = 10\nevaluate_on = "validation"\n')
     grid, options = sweep.read_spec(toml)
-    assert grid == {"eta": [0.5, 3.0], "lmbda": "0:5:2",
-                    "mini_batch_size": 10}
+    # The swept values come checked, as plan's values gives them.
+    assert grid == {"eta": [0.5, 3.0], "lmbda": [0.0, 5.0],
+                    "mini_batch_size": [10]}
     assert options == {"repeats": 2, "evaluate_on": "validation"}
     assert len(sweep.plan(grid, **options)) == 8
     spec = tmp_path / "sweep.json"
@@ -204,7 +205,14 @@ def test_spec_files_toml_and_json(tmp_path):
             ("etta = 1", ValueError, f"{toml}: unknown sweep parameter "
              f"'etta' (did you mean eta?)"),
             ("eta = [", ValueError, f"cannot read the sweep spec {toml}"),
-            ("[eta]\nx = 1", TypeError, "eta must be a real number")):
+            ("[eta]\nx = 1", TypeError, f"{toml}: eta must be a real "
+             f"number"),
+            ("eta = [0.5, -1]", ValueError, f"{toml}: eta must be a finite "
+             f"positive number, got -1.0"),
+            ("cost = 'hinge'", ValueError, f"{toml}: unknown cost 'hinge'"),
+            ("repeats = 0", ValueError, f"{toml}: repeats must be at least "
+             f"1, got 0"),
+            ("limit = 60001", ValueError, f"{toml}: limit can be at most")):
         toml.write_text(text)
         with pytest.raises(error) as raised:
             planned(toml)
@@ -498,15 +506,22 @@ def main(argv):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--eta", "0.5,-1"], "eta must be a finite positive number, got -1.0"),
+    (["--eta", "0.5,-1"], "argument --eta: must be a finite positive number, "
+     "got -1.0"),
     (["--sizes", "785,30,10"], "mnist has 784 inputs and 10 classes"),
     (["--epochs", ""], "epochs has an empty list of values"),
-    (["--repeats", "0"], "repeats must be at least 1, got 0"),
+    (["--repeats", "0"], "argument --repeats: must be at least 1, got 0"),
     (["--spec", "/nonexistent.toml"], "cannot read the sweep spec"),
     (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"],
      "--workers sizes a local cluster"),
-    (["--workers", "0"], "--workers must be at least 1, got 0"),
-    (["--random", "0"], "random must be at least 1, got 0"),
+    (["--workers", "0"], "argument --workers: must be at least 1, got 0"),
+    (["--top", "0"], "argument --top: must be at least 1, got 0"),
+    (["--random", "0"], "argument --random: must be at least 1, got 0"),
+    (["--eta", "0.1:1:10000000000000"], "argument --eta: a range of "
+     "10,000,000,000,000 values; a sweep runs at most 100,000"),
+    (["--eta", "0.1:x:3"], "argument --eta: expected a number, got 'x'"),
+    (["--eta", "0.1:1:x"], "argument --eta: expected an integer, got 'x'"),
+    (["--plot", "/nonexistent/p.png"], "argument --plot: cannot save"),
 ])
 def test_command_refuses_bad_specs_before_any_run(argv, message, tmp_path,
                                                   capsys):
@@ -515,6 +530,39 @@ def test_command_refuses_bad_specs_before_any_run(argv, message, tmp_path,
         main([*argv, "--results", str(results)])
     assert exit.value.code == 2
     assert message in capsys.readouterr().err
+    assert not results.exists()
+
+
+@pytest.mark.parametrize("option, value", [
+    ("--eta", "fast"), ("--eta", "-1"), ("--eta", "nan"), ("--lmbda", "-1"),
+    ("--epochs", "0"), ("--epochs", "1.5"), ("--mini-batch-size", "x"),
+    ("--cost", "hinge"), ("--cost", "CrossEntropyCost"), ("--init", "small"),
+    ("--dtype", "float16"), ("--dataset", "cifar"), ("--sizes", "784,x,10"),
+    ("--sizes", "785,30,10"), ("--sizes", "784,0,10"), ("--limit", "0"),
+    ("--limit", "60001"), ("--seed", "-1"), ("--seed", "x"),
+])
+def test_sweep_refuses_what_train_refuses_in_its_words(option, value,
+                                                       tmp_path, capsys):
+    from fastnet import cli
+
+    def error_line(command, *extra):
+        with pytest.raises(SystemExit) as exit:
+            cli.main([command, option, value, *extra])
+        assert exit.value.code == 2
+        return capsys.readouterr().err.splitlines()[-1].split(" error: ")[1]
+
+    results = tmp_path / "r.jsonl"
+    said = error_line("train")
+    assert error_line("sweep", "--results", str(results)) == said
+    # In a list, the bad value gets the same words.
+    if option in ("--eta", "--cost", "--dtype", "--epochs"):
+        good = {"--eta": "1", "--cost": "quadratic", "--dtype": "float32",
+                "--epochs": "2"}[option]
+        with pytest.raises(SystemExit):
+            cli.main(["sweep", option, f"{good},{value}", "--results",
+                      str(results)])
+        assert capsys.readouterr().err.splitlines()[-1].split(
+            " error: ")[1] == said
     assert not results.exists()
 
 

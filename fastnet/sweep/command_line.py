@@ -1,14 +1,23 @@
-"""``fastnet sweep``: its options and the command."""
+"""``fastnet sweep``: its options and the command.
 
-import os
+Each swept option is read by the argument types of ``fastnet train``
+(``fastnet.cli``), applied to every value of its list or range, so that
+the two commands refuse the same mistake with the same words.
+"""
+
+import argparse
 import sys
 
-from .. import training
+from .. import cli, costs, data, training
 from ..files import FileFormatError
 from .execute import available_cores, require_dask, run
-from .plan import OPTIONS, SWEPT, plan, point_key, read_spec
+from .plan import OPTIONS, SWEPT, parse_numbers, plan, point_key, read_spec
+from .plan import split_list
 from .report import plot, table
 from .results import ResultsExist, ResultsFile
+
+#: fastnet train's choices for --dtype.
+DTYPES = ("float64", "float32")
 
 def add_arguments(parser):
     """Add ``fastnet sweep``'s options to an argparse (sub)parser."""
@@ -16,28 +25,26 @@ def add_arguments(parser):
         "swept settings", "comma-separated values (0.1,0.5,3) or ranges "
         "START:STOP:COUNT[:log]; every combination runs")
     sweep.add_argument("--sizes", nargs="+", metavar="SIZES",
+                       type=cli._sizes,
                        help="networks, e.g. 784,30,10 784,100,10")
-    for name, help_text in (
-            ("--eta", "learning rates"), ("--lmbda", "L2 regularisation"),
-            ("--mini-batch-size", "mini-batch sizes"),
-            ("--epochs", "epochs per run"),
-            ("--cost", "quadratic, cross-entropy"),
-            ("--init", "large, default"), ("--dtype", "float64, float32"),
-            ("--dataset", "mnist, fashion")):
-        sweep.add_argument(name, metavar="V,V,...", help=help_text)
+    for option, kind, help_text in _swept_options():
+        sweep.add_argument(option, type=kind, metavar="V,V,...",
+                           help=help_text)
     runs = parser.add_argument_group("runs")
     runs.add_argument("--spec", metavar="FILE", help="a TOML or JSON file "
                       "of swept settings and options (the command line "
                       "overrides it)")
-    runs.add_argument("--repeats", type=int, metavar="N",
-                      help="seeds per grid point (default 1)")
-    runs.add_argument("--seed", type=int, metavar="S",
+    runs.add_argument("--repeats", type=cli._count("repeats", 1),
+                      metavar="N", help="seeds per grid point (default 1)")
+    runs.add_argument("--seed", type=cli._count("seed", 0), metavar="S",
                       help="first seed (default 0): seeds S, S+1, ...")
-    runs.add_argument("--random", type=int, metavar="N",
+    runs.add_argument("--random", type=cli._count("random", 1),
+                      metavar="N",
                       help="run N random grid points, not all")
-    runs.add_argument("--search-seed", type=int, metavar="S",
+    runs.add_argument("--search-seed", type=cli._count("search_seed", 0),
+                      metavar="S",
                       help="seed of the random choice (default 0)")
-    runs.add_argument("--limit", type=int, metavar="N",
+    runs.add_argument("--limit", type=cli._count("limit", 1), metavar="N",
                       help="train on the first N training images")
     runs.add_argument("--evaluate-on", choices=training.EVALUATION_SETS,
                       help="default: validation (Nielsen's last 10,000 "
@@ -45,6 +52,7 @@ def add_arguments(parser):
     runs.add_argument("--data-dir", metavar="PATH")
     where = parser.add_argument_group("execution and output")
     where.add_argument("--results", metavar="FILE", default="sweep.jsonl",
+                       type=cli._writable,
                        help="JSON lines, one per run (default sweep.jsonl)")
     where.add_argument("--resume", action="store_true",
                        help="continue the sweep in --results, skipping "
@@ -52,16 +60,90 @@ def add_arguments(parser):
     where.add_argument("--scheduler", metavar="ADDRESS",
                        help="an existing Dask scheduler, e.g. "
                        "tcp://10.0.0.5:8786 (default: a local cluster)")
-    where.add_argument("--workers", type=int, metavar="N",
+    where.add_argument("--workers", type=cli._count("workers", 1),
+                       metavar="N",
                        help="local worker processes (default: one per "
                        "core)")
-    where.add_argument("--plot", metavar="FILE",
+    where.add_argument("--plot", metavar="FILE", type=cli._writable,
                        help="plot accuracy against each setting, and the "
                        "best learning curves (needs matplotlib)")
-    where.add_argument("--top", type=int, metavar="N",
+    where.add_argument("--top", type=cli._count("top", 1), metavar="N",
                        help="show the best N grid points only")
     where.add_argument("--quiet", action="store_true",
                        help="no progress bar")
+
+
+def _swept_options():
+    """``(option, argparse type, help)`` of each swept option but
+    ``--sizes``."""
+    return (
+        ("--eta", _numbers("eta", cli._rate("eta")), "learning rates"),
+        ("--lmbda", _numbers("lmbda", cli._rate("lmbda", allow_zero=True)),
+         "L2 regularisation"),
+        ("--mini-batch-size", _numbers(
+            "mini_batch_size", cli._count("mini_batch_size", 1)),
+         "mini-batch sizes"),
+        ("--epochs", _numbers("epochs", cli._count("epochs", 1)),
+         "epochs per run"),
+        ("--cost", _choices("--cost", list(costs.COSTS)),
+         ", ".join(costs.COSTS)),
+        ("--init", _choices("--init", training.INITIALIZERS),
+         ", ".join(training.INITIALIZERS)),
+        ("--dtype", _choices("--dtype", DTYPES), ", ".join(DTYPES)),
+        ("--dataset", _choices("--dataset", sorted(data.DATASETS)),
+         ", ".join(sorted(data.DATASETS))))
+
+
+def _numbers(name, one):
+    """An argparse type: a comma list of numbers and ranges, each value
+    read and checked by ``one``, fastnet train's type for the option."""
+    integer = name in ("epochs", "mini_batch_size")
+    parse = cli._parse_int if integer else cli._parse_float
+
+    def convert(text):
+        try:
+            numbers = parse_numbers(name, text, parse, cli._parse_int)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(_unnamed(name, error)) from None
+        # A range's values are checked as if typed; repr keeps every digit.
+        return [one(repr(value)) for value in numbers]
+    return convert
+
+
+def _choices(option, choices):
+    """An argparse type: a comma list of ``choices``, a value not among
+    them refused in argparse's own words for ``choices=``."""
+    def convert(text):
+        try:
+            parts = split_list(option[2:].replace("-", "_"), text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        for part in parts:
+            if part not in choices:
+                raise argparse.ArgumentTypeError(
+                    _invalid_choice(option, choices, part))
+        return parts
+    return convert
+
+
+def _invalid_choice(option, choices, value):
+    """What argparse says of ``value`` for ``choices=choices`` (its words
+    change between Python versions: ask it)."""
+    parser = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    parser.add_argument(option, choices=choices)
+    try:
+        parser.parse_args([f"{option}={value}"])
+    except argparse.ArgumentError as error:
+        return error.message
+    return f"invalid choice: {value!r}"
+
+
+def _unnamed(name, error):
+    """``error``'s message less a leading ``name``, which argparse prints
+    already."""
+    message = str(error)
+    prefix = f"{name}: "
+    return message[len(prefix):] if message.startswith(prefix) else message
 
 
 def command(args, parser):
@@ -73,10 +155,6 @@ def command(args, parser):
         parser.error(str(error))
     if args.scheduler and args.workers:
         parser.error("--workers sizes a local cluster; not with --scheduler")
-    for name in ("workers", "top"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            parser.error(f"--{name} must be at least 1, got "
-                         f"{getattr(args, name)}")
     try:
         require_dask()
     except ImportError as error:
@@ -142,11 +220,9 @@ def _headline(runs, todo, store, args):
 
 
 def _check_plot(parser, path):
+    """Refuse --plot without matplotlib before any run (the path was
+    checked as fastnet train checks --save)."""
     try:
         import matplotlib  # noqa: F401
     except ImportError:
         parser.error("--plot needs matplotlib (pip install matplotlib)")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-        parser.error(f"cannot write --plot {path}: {folder} is not a "
-                     f"writable folder")

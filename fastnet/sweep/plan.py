@@ -53,13 +53,12 @@ def plan(grid, *, repeats=1, seed=0, random=None, search_seed=0,
     for name in grid:
         _known(name, SWEPT, "sweep parameter")
     axes = {name: values(name, raw) for name, raw in grid.items()}
-    repeats = check.check_count("repeats", repeats, 1)
-    seed = check.check_count("seed", seed, 0)
+    repeats, seed, random, search_seed, limit, evaluate_on = \
+        check_options(repeats, seed, random, search_seed, limit,
+                      evaluate_on)
     shape = [len(v) for v in axes.values()]
-    points = math.prod(shape)
-    if random is not None:
-        random = check.check_count("random", random, 1)
-        points = min(points, random)
+    points = math.prod(shape) if random is None else \
+        min(math.prod(shape), random)
     if points * repeats > MAX_RUNS:
         raise ValueError(f"the sweep has {points * repeats:,} runs; at most "
                          f"{MAX_RUNS:,} (sweep fewer values, or sample "
@@ -76,6 +75,19 @@ def plan(grid, *, repeats=1, seed=0, random=None, search_seed=0,
                 seen.add(key)
                 runs.append(settings)
     return runs
+
+
+def check_options(repeats=1, seed=0, random=None, search_seed=0,
+                  limit=None, evaluate_on="validation"):
+    """``plan``'s options, checked, in that order; ``ValueError`` or
+    ``TypeError`` naming the option otherwise."""
+    fixed = training.Settings(limit=limit, evaluate_on=evaluate_on).checked()
+    return (check.check_count("repeats", repeats, 1),
+            check.check_count("seed", seed, 0),
+            None if random is None else check.check_count("random", random,
+                                                          1),
+            check.check_count("search_seed", search_seed, 0),
+            limit if limit is None else fixed.limit, evaluate_on)
 
 
 def _point_indices(shape, random, search_seed):
@@ -142,17 +154,32 @@ def _parse_text(name, text):
     """Command-line text: a comma list, or a range for numbers."""
     if name == "sizes":
         return [_parse_sizes(text)]
+    if name in INTEGER_SETTINGS + REAL_SETTINGS:
+        return parse_numbers(name, text, lambda part: _parse_number(name,
+                                                                    part))
+    return split_list(name, text)
+
+
+def split_list(name, text):
+    """The comma-separated parts of ``text``; ``ValueError`` if none."""
     parts = [part.strip() for part in text.split(",")]
     if parts == [""]:
         raise ValueError(f"{name} has an empty list of values")
+    _check_length(name, len(parts))
+    return parts
+
+
+def parse_numbers(name, text, number, integer=None):
+    """The numbers of a comma list of numbers and ranges, each read by
+    ``number(text)`` (and a range's COUNT by ``integer(text)``): the
+    command line passes its own readers, so that its words are
+    ``fastnet train``'s."""
     parsed = []
-    for part in parts:
-        if ":" in part and name in INTEGER_SETTINGS + REAL_SETTINGS:
-            parsed.extend(_parse_range(name, part))
-        elif name in INTEGER_SETTINGS + REAL_SETTINGS:
-            parsed.append(_parse_number(name, part))
+    for part in split_list(name, text):
+        if ":" in part:
+            parsed.extend(parse_range(name, part, number, integer))
         else:
-            parsed.append(part)
+            parsed.append(number(part))
         _check_length(name, len(parsed))
     return parsed
 
@@ -165,16 +192,26 @@ def _parse_number(name, text):
         raise ValueError(f"{name} must be {kind}, got {text!r}") from None
 
 
-def _parse_range(name, text):
+def _parse_count(name, text):
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{name}: a range's COUNT must be an integer, got "
+                         f"{text!r}") from None
+
+
+def parse_range(name, text, number, integer=None):
     """``START:STOP:COUNT`` (evenly spaced, both ends included) or
-    ``START:STOP:COUNT:log`` (a geometric series); integers rounded."""
+    ``START:STOP:COUNT:log`` (a geometric series), the ends read by
+    ``number`` and COUNT by ``integer``; integers rounded, reals rounded
+    to ``SIGNIFICANT_DIGITS``."""
     fields = text.split(":")
     scale = fields.pop() if len(fields) == 4 else "lin"
     if len(fields) != 3 or scale not in ("lin", "log"):
         raise ValueError(f"{name}: a range is START:STOP:COUNT or "
                          f"START:STOP:COUNT:log, got {text!r}")
-    start, stop = (_parse_number(name, f) for f in fields[:2])
-    count = _parse_number("epochs", fields[2])    # an integer
+    start, stop = number(fields[0]), number(fields[1])
+    count = (integer or (lambda t: _parse_count(name, t)))(fields[2])
     if count < 1:
         raise ValueError(f"{name}: a range needs a COUNT of at least 1, "
                          f"got {text!r}")
@@ -212,42 +249,55 @@ def _known(name, known, what):
 
 
 def read_spec(path):
-    """A spec file (TOML, or JSON for ``.json``): the swept settings and
-    the ``OPTIONS``, as a dict ``(grid, options)``.  Unknown keys and
-    unreadable files raise ``ValueError`` naming the file."""
+    """A spec file (TOML, or JSON for ``.json``): its swept settings,
+    checked (as ``values`` gives them), and its ``OPTIONS``, as
+    ``(grid, options)``.  Unreadable files, unknown keys and bad values
+    raise ``ValueError`` or ``TypeError`` naming the file."""
+    spec = _load_spec(path)
+    grid, options = {}, {}
+    try:
+        for name, value in spec.items():
+            name = name.replace("-", "_")
+            _known(name, SWEPT + OPTIONS, "sweep parameter")
+            if name in SWEPT:
+                grid[name] = values(name, value)
+            else:
+                options[name] = value
+        check_options(**options)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"{path}: {error}") from None
+    return grid, options
+
+
+def _load_spec(path):
+    """The table a spec file holds."""
+    loads = json.loads if str(path).endswith(".json") else None
+    if loads is None:           # before reading, to say what is missing
+        loads = _toml_loads(path)
     try:
         with open(path, "rb") as file:
-            raw = file.read()
-        if str(path).endswith(".json"):
-            spec = json.loads(raw)
-        else:
-            spec = _toml().loads(raw.decode("utf-8"))
+            spec = loads(file.read())
     except (OSError, UnicodeDecodeError, ValueError) as error:
         raise ValueError(f"cannot read the sweep spec {path}: {error}") \
             from None
     if not isinstance(spec, dict):
         raise ValueError(f"{path}: a sweep spec is a table of settings")
-    grid, options = {}, {}
-    for name, value in spec.items():
-        name = name.replace("-", "_")
-        try:
-            _known(name, SWEPT + OPTIONS, "sweep parameter")
-        except ValueError as error:
-            raise ValueError(f"{path}: {error}") from None
-        (grid if name in SWEPT else options)[name] = value
-    return grid, options
+    return spec
 
 
-def _toml():
+def _toml_loads(path):
+    """A TOML reader of bytes: tomllib (Python 3.11+) or tomli."""
     try:
-        import tomllib                  # Python 3.11 and later
+        import tomllib
     except ImportError:
         try:
             import tomli as tomllib
         except ImportError:
-            raise ValueError("TOML spec files need Python 3.11 or the tomli "
-                             "package; use a .json spec") from None
-    return tomllib
+            raise ValueError(
+                f"cannot read the sweep spec {path}: TOML needs Python 3.11 "
+                f"or the tomli package (pip install 'fastnet[sweep]', or "
+                f"pip install tomli); or write the spec as JSON") from None
+    return lambda raw: tomllib.loads(raw.decode("utf-8"))
 
 
 def settings_dict(settings):
