@@ -269,6 +269,55 @@ def test_a_torn_last_line_is_reported_and_cut_off(tmp_path):
     assert len(sweep.read_results(path)) == 2
 
 
+def test_a_whole_last_record_without_its_newline_is_kept(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text(json.dumps(record(1, 0)) + "\n" +
+                    json.dumps(record(1, 1)))
+    assert [r["settings"]["seed"] for r in sweep.read_results(path)] == [
+        0, 1]
+    with sweep.ResultsFile(path, resume=True) as results:
+        assert results.torn_bytes == 0 and len(results.records) == 2
+        results.append(record(1, 2))
+    # The kept record's line was ended before the next one was written.
+    assert [r["settings"]["seed"] for r in lines(path)] == [0, 1, 2]
+
+
+def test_short_writes_are_continued_until_the_line_is_whole(tmp_path,
+                                                            monkeypatch):
+    real_write, calls = os.write, []
+
+    def short_write(fd, data):      # as a signal or a full pipe may
+        calls.append(len(data))
+        return real_write(fd, bytes(data[:7]))
+    path = tmp_path / "r.jsonl"
+    with sweep.ResultsFile(path) as results:
+        monkeypatch.setattr(os, "write", short_write)
+        results.append(record(1, 0))
+        results.append(record(1, 1))
+        monkeypatch.undo()
+    assert len(calls) > 2
+    assert [r["settings"]["seed"] for r in lines(path)] == [0, 1]
+
+
+def test_toml_without_tomllib_or_tomli_says_what_to_install(tmp_path,
+                                                           monkeypatch):
+    import sys
+    spec = tmp_path / "sweep.toml"
+    spec.write_text("eta = 1\n")
+    # As on Python 3.10 without tomli: neither module can be imported.
+    monkeypatch.setitem(sys.modules, "tomllib", None)
+    monkeypatch.setitem(sys.modules, "tomli", None)
+    with pytest.raises(ValueError) as error:
+        sweep.read_spec(spec)
+    assert str(error.value) == (
+        f"cannot read the sweep spec {spec}: TOML needs Python 3.11 or the "
+        f"tomli package (pip install 'fastnet[sweep]', or pip install "
+        f"tomli); or write the spec as JSON")
+    json_spec = tmp_path / "sweep.json"
+    json_spec.write_text('{"eta": 1}')
+    assert sweep.read_spec(json_spec) == ({"eta": [1.0]}, {})
+
+
 def test_a_corrupt_complete_line_is_an_error(tmp_path):
     path = tmp_path / "r.jsonl"
     path.write_text(json.dumps(record(1, 0)) + "\n{not json}\n")

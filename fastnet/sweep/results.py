@@ -15,11 +15,11 @@ class ResultsExist(ValueError):
 class ResultsFile:
     """A sweep's JSON-lines results file, open for appending.
 
-    Each ``append`` writes one whole line with one ``write`` and fsyncs
-    it, so a crash or Ctrl-C leaves every earlier line intact; a kill in
-    the middle of a write can leave a torn last line, which ``open``
-    reports (``torn_bytes``) and cuts off before appending.  A lock keeps
-    a second sweep from writing the same file."""
+    Each ``append`` writes one whole line at the end and fsyncs it, so a
+    crash or Ctrl-C leaves every earlier line intact; a kill in the
+    middle of a write can leave a torn last line, which opening reports
+    (``torn_bytes``) and cuts off before appending.  A lock keeps a
+    second sweep from writing the same file."""
 
     def __init__(self, path, resume=False):
         self.path = os.fspath(path)
@@ -48,6 +48,10 @@ class ResultsFile:
         if complete < len(text):        # a write cut short by a kill
             self.torn_bytes = len(text) - complete
             os.ftruncate(self._fd, complete)
+        elif text and not text.endswith(b"\n"):
+            # A whole record whose newline was never written: end its
+            # line, so that the next record starts a line of its own.
+            _write_all(self._fd, b"\n")
 
     def done(self, settings):
         """Whether ``settings`` already ran (ok or failed; a lost run runs
@@ -56,8 +60,7 @@ class ResultsFile:
         return record is not None and record["status"] != "lost"
 
     def append(self, record):
-        line = (json.dumps(record) + "\n").encode()
-        os.write(self._fd, line)
+        _write_all(self._fd, (json.dumps(record) + "\n").encode())
         os.fsync(self._fd)
         self.records[record["id"]] = record
         self._created = False
@@ -74,6 +77,14 @@ class ResultsFile:
 
     def __exit__(self, *exception):
         self.close()
+
+
+def _write_all(fd, data):
+    """Write all of ``data``: ``os.write`` may write less than it is
+    given (a signal, a full disk, a pipe), and says how much it wrote."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _lock(fd, path):
@@ -96,21 +107,35 @@ def read_results(path):
 
 
 def _parse_records(path, text):
-    """``({run id: latest record}, length of the complete lines)`` of a
-    results file's bytes."""
-    complete = text.rfind(b"\n") + 1
+    """``({run id: latest record}, length of the whole records)`` of a
+    results file's bytes.  A last line without its newline counts if it
+    is a whole record (a writer can stop between the two), else it is
+    torn and left out."""
+    *lines, tail = text.split(b"\n")     # tail: after the last newline
     records = {}
-    for number, line in enumerate(text[:complete].splitlines(), 1):
+    for number, line in enumerate(lines + [tail], 1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-            record["id"] = run_id(settings_from_dict(record["settings"]))
-            if record["status"] not in ("ok", "failed", "lost"):
-                raise ValueError(f"unknown status {record['status']!r}")
-        except (ValueError, TypeError, KeyError, AttributeError) as error:
-            raise FileFormatError(path, f"line {number} is not a fastnet "
-                                  f"sweep record ({error})") from None
+            record = _record(path, number, line)
+        except FileFormatError:
+            if number <= len(lines):
+                raise
+            return records, len(text) - len(tail)
         records.pop(record["id"], None)     # the latest counts, in order
         records[record["id"]] = record
-    return records, complete
+    return records, len(text)
+
+
+def _record(path, number, line):
+    """The record on line ``number``, its id set from its settings;
+    ``FileFormatError`` if it is not one."""
+    try:
+        record = json.loads(line)
+        record["id"] = run_id(settings_from_dict(record["settings"]))
+        if record["status"] not in ("ok", "failed", "lost"):
+            raise ValueError(f"unknown status {record['status']!r}")
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise FileFormatError(path, f"line {number} is not a fastnet "
+                              f"sweep record ({error})") from None
+    return record
