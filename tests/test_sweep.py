@@ -354,6 +354,47 @@ def test_table_sorts_by_mean_accuracy_with_the_spread_over_seeds():
     assert text[4] == "failed: eta 9, seed 0: ValueError: x"
 
 
+def test_a_table_of_one_point_shows_the_setting_swept():
+    records = [record(0.5, 0, 0.80), record(0.5, 1, 0.90)]
+    assert sweep.table(records, swept=["eta"]).split()[0] == "eta"
+    assert sweep.table(records, swept=["lmbda"]).split()[0] == "lmbda"
+    # Told nothing, it shows the network and the learning rate.
+    assert sweep.table(records).split()[:2] == ["sizes", "eta"]
+
+
+def test_the_plot_orders_layer_sizes_by_their_numbers():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    records = []
+    for sizes in ([784, 100, 10], [784, 30, 10], [784, 10]):
+        settings = training.Settings(sizes=tuple(sizes), seed=0,
+                                     **SMALL).checked()
+        records.append({"settings": sweep.settings_dict(settings),
+                        "accuracy": 0.5})
+    figure, ax = plt.subplots()
+    try:
+        labels = sweep.report._plot_parameter(ax, records, "sizes")
+    finally:
+        plt.close(figure)
+    # As text, 784,100,10 would come before 784,30,10.
+    assert labels == ["784,10", "784,30,10", "784,100,10"]
+
+
+@pytest.mark.parametrize("todo, where", [
+    (0, "nothing left to run"),
+    (1, "on a local Dask cluster of 1 single-threaded worker;"),
+    (3, "on a local Dask cluster of 2 single-threaded workers;")])
+def test_the_headline_counts_in_words(todo, where):
+    runs = sweep.plan({"eta": "1,2,3"}, **SMALL)
+    args = argparse.Namespace(workers=2, scheduler=None, results="r.jsonl")
+    store = argparse.Namespace(torn_bytes=0)
+    line = sweep.command_line._headline(runs, todo, store, args)
+    assert line.startswith("fastnet sweep: 3 runs (3 settings x 1 seed), "
+                           "scored on the validation set, " + where)
+
+
 def test_plot_writes_a_picture(tmp_path):
     pytest.importorskip("matplotlib")
     records = [dict(record(eta, seed, 0.5 + eta / 10),

@@ -150,7 +150,7 @@ def command(args, parser):
     """Run ``fastnet sweep``; bad settings are refused with
     ``parser.error`` (status 2) before anything runs."""
     try:
-        runs, options = _planned(args)
+        runs, swept = _planned(args)
     except (TypeError, ValueError) as error:
         parser.error(str(error))
     if args.scheduler and args.workers:
@@ -161,18 +161,7 @@ def command(args, parser):
         parser.error(str(error))
     if args.plot:
         _check_plot(parser, args.plot)
-    try:
-        store = ResultsFile(args.results, args.resume)
-    except OSError as error:
-        parser.error(f"cannot open --results {args.results}: {error}")
-    except ResultsExist:
-        parser.error(f"{args.results} already holds results: pass --resume "
-                     f"to continue that sweep, or name another file")
-    except FileFormatError:
-        raise                   # status 1, as for other unreadable files
-    except ValueError as error:
-        parser.error(str(error))
-    with store:
+    with _open_results(args, parser) as store:
         todo = sum(not store.done(s) for s in runs)
         print(_headline(runs, todo, store, args))
     try:
@@ -182,41 +171,65 @@ def command(args, parser):
                       progress=not args.quiet and sys.stderr.isatty())
     except OSError as error:    # the scheduler is unreachable, mostly
         parser.exit(1, f"fastnet: error: {error}\n")
-    print(table(records, args.top))
+    print(table(records, args.top, swept))
     if args.plot:
         plot(records, args.plot)
         print(f"Plot written to {args.plot}")
     return 0 if all(r["status"] == "ok" for r in records) else 1
 
 
+def _open_results(args, parser):
+    """The results file, opened to read what it holds; a file that cannot
+    be used is refused with ``parser.error``."""
+    try:
+        return ResultsFile(args.results, args.resume)
+    except OSError as error:
+        parser.error(f"cannot open --results {args.results}: {error}")
+    except ResultsExist:
+        parser.error(f"{args.results} already holds results: pass --resume "
+                     f"to continue that sweep, or name another file")
+    except FileFormatError:
+        raise                   # status 1, as for other unreadable files
+    except ValueError as error:         # another sweep holds its lock
+        parser.error(str(error))
+
+
 def _planned(args):
+    """The runs of the spec file overridden by the command line, and the
+    names of the settings they sweep."""
     grid, options = read_spec(args.spec) if args.spec else ({}, {})
     for name in SWEPT:
-        text = getattr(args, name)
-        if text is not None:
-            grid[name] = text
+        if getattr(args, name) is not None:
+            grid[name] = getattr(args, name)
     for name in OPTIONS:
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
-    return plan(grid, **options), options
+    return plan(grid, **options), list(grid)
 
 
 def _headline(runs, todo, store, args):
+    """What the sweep will do, said before it starts."""
     grid = len({point_key(s) for s in runs})
-    where = args.scheduler or (
-        f"a local Dask cluster of "
-        f"{min(args.workers or available_cores(), max(todo, 1))} "
-        f"single-threaded workers")
-    line = (f"fastnet sweep: {len(runs)} runs ({grid} settings x "
-            f"{len(runs) // grid} seeds), scored on the "
-            f"{runs[0].evaluate_on} set, on {where}; results in "
-            f"{args.results}")
+    if todo == 0:
+        where = "nothing left to run"
+    else:
+        workers = min(args.workers or available_cores(), todo)
+        where = "on " + (args.scheduler or f"a local Dask cluster of "
+                         f"{_plural(workers, 'single-threaded worker')}")
+    line = (f"fastnet sweep: {_plural(len(runs), 'run')} "
+            f"({_plural(grid, 'setting')} x "
+            f"{_plural(len(runs) // grid, 'seed')}), scored on the "
+            f"{runs[0].evaluate_on} set, {where}; results in {args.results}")
     if len(runs) > todo:
         line += f"\nResuming: {len(runs) - todo} runs already done"
     if store.torn_bytes:
         line += (f"\nIgnored a torn last line ({store.torn_bytes} bytes) "
                  f"left by an interrupted write")
     return line
+
+
+def _plural(count, noun):
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _check_plot(parser, path):

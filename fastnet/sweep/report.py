@@ -8,6 +8,9 @@ import numpy as np
 
 from .plan import INTEGER_SETTINGS, REAL_SETTINGS, SWEPT
 
+NUMBERS = INTEGER_SETTINGS + REAL_SETTINGS
+
+
 @dataclasses.dataclass
 class Point:
     """The runs of one grid point (its seeds): ``settings`` less the seed,
@@ -46,36 +49,23 @@ def swept_names(records):
     return [name for name in SWEPT if len(seen[name]) > 1]
 
 
-def table(records, limit=None):
+def table(records, limit=None, swept=()):
     """The sweep as text: one row per grid point, best first, with the
     mean final accuracy ± its standard deviation over the seeds, the mean
     of each run's best epoch, the seeds run and the mean seconds per
-    run.  ``limit`` rows at most (failures are listed after them)."""
-    names = swept_names(records) or ["sizes", "eta"]
-    scored = points(records)
+    run.  ``limit`` rows at most (failures are listed after them).  The
+    columns are the settings that differ between grid points, else (one
+    point) the settings named in ``swept``, else sizes and eta."""
+    names = swept_names(records) or [n for n in SWEPT if n in swept] or [
+        "sizes", "eta"]
     evaluated = records[0]["settings"]["evaluate_on"] if records else "test"
     header = [name.replace("_", " ") for name in names] + [
         f"{evaluated} accuracy", "best epoch", "seeds", "s/run"]
-    rows = []
-    for point in scored[:limit]:
-        cells = [_cell(point.settings[name]) for name in names]
-        if point.runs:
-            acc = point.accuracies
-            spread = f" ± {acc.std(ddof=1):.2%}" if len(acc) > 1 else ""
-            best = np.mean([r["best_accuracy"] for r in point.runs])
-            seconds = np.mean([r["seconds"] for r in point.runs])
-            cells += [f"{acc.mean():.2%}{spread}", f"{best:.2%}",
-                      _seeds(point), f"{seconds:.1f}"]
-        else:
-            cells += ["failed", "", _seeds(point), ""]
-        rows.append(cells)
-    widths = [max(len(row[i]) for row in rows + [header])
-              for i in range(len(header))]
+    rows = [_row(point, names) for point in points(records)[:limit]]
+    # Numbers align right, names and sizes left.
     numeric = set(range(len(names), len(header))) | {
-        i for i, name in enumerate(names) if name in INTEGER_SETTINGS + REAL_SETTINGS}
-    lines = ["  ".join(cell.rjust(w) if i in numeric else cell.ljust(w)
-                       for i, (cell, w) in enumerate(zip(row, widths)))
-             .rstrip() for row in [header] + rows]
+        i for i, name in enumerate(names) if name in NUMBERS}
+    lines = _aligned([header] + rows, numeric)
     for record in records:
         if record["status"] != "ok":
             lines.append(f"{record['status']}: "
@@ -83,6 +73,28 @@ def table(records, limit=None):
                          f"seed {record['settings']['seed']}: "
                          f"{record.get('error')}")
     return "\n".join(lines)
+
+
+def _row(point, names):
+    """The table's cells for one grid point."""
+    cells = [_cell(point.settings[name]) for name in names]
+    if not point.runs:
+        return cells + ["failed", "", _seeds(point), ""]
+    acc = point.accuracies
+    spread = f" ± {acc.std(ddof=1):.2%}" if len(acc) > 1 else ""
+    best = np.mean([r["best_accuracy"] for r in point.runs])
+    seconds = np.mean([r["seconds"] for r in point.runs])
+    return cells + [f"{acc.mean():.2%}{spread}", f"{best:.2%}",
+                    _seeds(point), f"{seconds:.1f}"]
+
+
+def _aligned(rows, numeric):
+    """Rows of cells as lines of text in columns, those in ``numeric``
+    aligned right."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.rjust(w) if i in numeric else cell.ljust(w)
+                      for i, (cell, w) in enumerate(zip(row, widths)))
+            .rstrip() for row in rows]
 
 
 def _cell(value):
@@ -135,11 +147,12 @@ def plot(records, path, best=5):
 
 def _plot_parameter(ax, records, name):
     """Accuracy against one setting: numbers on a (log) axis, other
-    values as categories."""
+    values as categories in their natural order (sizes by their
+    numbers, so 784,30,10 comes before 784,100,10)."""
     raw = [r["settings"][name] for r in records]
-    numeric = name in INTEGER_SETTINGS + REAL_SETTINGS
-    labels = sorted({_cell(v) for v in raw},
-                    key=lambda t: float(t) if numeric else t)
+    numeric = name in NUMBERS
+    distinct = {_cell(v): v for v in raw}
+    labels = sorted(distinct, key=lambda label: _order(distinct[label]))
     x = [float(v) if numeric else labels.index(_cell(v)) for v in raw]
     y = [100 * r["accuracy"] for r in records]
     ax.scatter(x, y, s=12, alpha=0.6)
@@ -153,3 +166,10 @@ def _plot_parameter(ax, records, name):
     if not numeric:
         ax.set_xticks(range(len(labels)), labels, rotation=20, fontsize=8)
     ax.set(xlabel=name.replace("_", " "), ylabel="accuracy (%)")
+    return labels
+
+
+def _order(value):
+    """A sort key: layer sizes by their numbers (by length first, then
+    layer by layer), other values as they are."""
+    return (len(value), tuple(value)) if isinstance(value, list) else value
