@@ -10,6 +10,8 @@ border.  Needs scikit-learn (``pip install scikit-learn``); the rest of
 fastnet does not.
 """
 
+import contextlib
+
 import numpy as np
 
 try:
@@ -20,10 +22,8 @@ except ImportError as error:
     raise ImportError(f"fastnet.sklearn needs scikit-learn 1.6 or later: "
                       f"pip install 'fastnet[sklearn]' ({error})") from None
 
-from . import costs, network2
+from . import costs, training
 from . import validation as check
-
-INITIALIZERS = ("default", "large")
 
 
 class NetworkClassifier(ClassifierMixin, BaseEstimator):
@@ -62,36 +62,49 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         """Train a new network on ``X`` (n_samples, n_features) and the
         labels ``y`` (n_samples,) for ``epochs`` epochs; return self."""
-        self._check_hyperparameters()
-        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32))
-        check_classification_targets(y)
-        classes, labels = np.unique(y, return_inverse=True)
-        self._start(X.shape[1], classes)
+        with _unchanged_if_refused(self):
+            hidden = self._check_hyperparameters()
+            X, y = validate_data(self, X, y, dtype=(np.float64, np.float32))
+            check_classification_targets(y)
+            classes, labels = np.unique(y, return_inverse=True)
+            _check_two_classes(classes)
+        self._start(X.shape[1], hidden, classes)
         return self._train(X, labels, self.epochs)
 
     def partial_fit(self, X, y, classes=None):
         """One epoch on ``X`` and ``y``, starting a network on the first
         call (which needs ``classes``, every label there will be, unless
-        ``y`` holds them all) and continuing it afterwards."""
+        ``y`` holds them all) and continuing it afterwards.  A refused
+        call changes nothing: a first one leaves the estimator unfitted."""
         first = not hasattr(self, "network_")
+        with _unchanged_if_refused(self):
+            hidden = self._check_hyperparameters() if first else None
+            X, y = validate_data(self, X, y, dtype=(np.float64, np.float32),
+                                 reset=first)
+            check_classification_targets(y)
+            classes = self._partial_classes(y, classes, first)
         if first:
-            self._check_hyperparameters()
-        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32),
-                             reset=first)
-        check_classification_targets(y)
+            self._start(X.shape[1], hidden, classes)
+        return self._train(X, np.searchsorted(self.classes_, y), 1)
+
+    def _partial_classes(self, y, classes, first):
+        """The classes of a ``partial_fit`` call, checked against ``y``
+        and (after the first call) against ``classes_``."""
         if first:
             classes = np.unique(y if classes is None else classes)
-            self._start(X.shape[1], classes)
-        elif classes is not None and not np.array_equal(
-                np.unique(classes), self.classes_):
-            raise ValueError(f"classes {np.unique(classes)!r} differ from "
-                             f"those of the first partial_fit, "
-                             f"{self.classes_!r}")
-        unknown = ~np.isin(y, self.classes_)
+            _check_two_classes(classes)
+        else:
+            if classes is not None and not np.array_equal(
+                    np.unique(classes), self.classes_):
+                raise ValueError(f"classes {np.unique(classes)!r} differ "
+                                 f"from those of the first partial_fit, "
+                                 f"{self.classes_!r}")
+            classes = self.classes_
+        unknown = ~np.isin(y, classes)
         if unknown.any():
             raise ValueError(f"y holds labels not in classes_: "
                              f"{np.unique(y[unknown])!r}")
-        return self._train(X, np.searchsorted(self.classes_, y), 1)
+        return classes
 
     def predict_proba(self, X):
         """The output activations of each sample, normalised to sum to
@@ -113,8 +126,8 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------
 
     def _check_hyperparameters(self):
-        """The network's sizes and the cost class; a ``ValueError`` or
-        ``TypeError`` naming the bad hyper-parameter before any work."""
+        """The hidden layers' sizes, every hyper-parameter checked; a
+        ``ValueError`` or ``TypeError`` naming the bad one otherwise."""
         hidden = self.hidden_layer_sizes
         if isinstance(hidden, (int, np.integer)):
             hidden = (hidden,)
@@ -134,26 +147,22 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         check.check_rate("eta", self.eta)
         check.check_rate("lmbda", self.lmbda, allow_zero=True)
         check.check_dtype(self.dtype)
-        if self.init not in INITIALIZERS:
-            raise ValueError(f"init must be one of {', '.join(INITIALIZERS)}"
-                             f"; got {self.init!r}")
-        self._cost_class = costs.by_name(self.cost).cls
+        if self.init not in training.INITIALIZERS:
+            raise ValueError(f"init must be one of "
+                             f"{', '.join(training.INITIALIZERS)}; got "
+                             f"{self.init!r}")
+        costs.by_name(self.cost)
         return sizes[1:-1]
 
-    def _start(self, n_features, classes):
+    def _start(self, n_features, hidden, classes):
         """A new network for ``n_features`` inputs and one output per
-        class, and the random stream that trains it."""
-        if len(classes) < 2:
-            raise ValueError(f"y holds one class only ({classes!r}); a "
-                             f"classifier needs at least two")
-        hidden = self._check_hyperparameters()
+        class, built as ``fastnet train`` builds one, and the random
+        stream that trains it."""
         self._rng = _generator(self.random_state)
         self.classes_ = classes
-        network = network2.Network([n_features, *hidden, len(classes)],
-                                   cost=self._cost_class, seed=self._rng)
-        if self.init == "large":
-            network.large_weight_initializer()
-        self.network_ = network
+        self.network_ = training.build_network(training.Settings(
+            sizes=(n_features, *hidden, len(classes)), cost=self.cost,
+            init=self.init), self._rng)
         self.history_ = []
 
     def _train(self, X, labels, epochs):
@@ -168,6 +177,26 @@ class NetworkClassifier(ClassifierMixin, BaseEstimator):
         X = validate_data(self, X, dtype=(np.float64, np.float32),
                           reset=False)
         return self.network_.feedforward(X.T).T
+
+
+def _check_two_classes(classes):
+    if len(classes) < 2:
+        raise ValueError(f"y holds one class only ({classes!r}); a "
+                         f"classifier needs at least two")
+
+
+@contextlib.contextmanager
+def _unchanged_if_refused(estimator):
+    """The estimator's attributes as they were if the block raises, so
+    that a refused call leaves no half-set state (``validate_data`` sets
+    ``n_features_in_`` before the labels can be checked)."""
+    before = dict(vars(estimator))
+    try:
+        yield
+    except BaseException:
+        vars(estimator).clear()
+        vars(estimator).update(before)
+        raise
 
 
 def _generator(random_state):

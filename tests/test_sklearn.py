@@ -95,6 +95,24 @@ def test_partial_fit_continues_where_fit_would(digits):
     assert list(fresh.classes_) == list(range(10))
 
 
+@pytest.mark.parametrize("call", [
+    lambda model, X: model.partial_fit(X[:6], [0, 1, 5, 0, 1, 0],
+                                       classes=[0, 1]),
+    lambda model, X: model.partial_fit(X[:6], [0] * 6),
+    lambda model, X: model.fit(X[:6], [0] * 6),
+])
+def test_a_refused_first_call_leaves_the_estimator_unfitted(digits, call):
+    X, _ = digits
+    model = NetworkClassifier((3,))
+    with pytest.raises(ValueError):
+        call(model, X)
+    assert vars(model) == vars(NetworkClassifier((3,)))
+    # ... so that the next call starts afresh.
+    model.partial_fit(X[:6], [0, 1, 5, 0, 1, 0])
+    assert list(model.classes_) == [0, 1, 5]
+    assert model.n_features_in_ == X.shape[1]
+
+
 def test_pickle_and_clone(digits):
     X, y = digits
     model = NetworkClassifier(epochs=1, random_state=2).fit(X, y)
@@ -115,7 +133,7 @@ def test_pickle_and_clone(digits):
     (dict(eta=-1), ValueError, "eta must be a finite positive number"),
     (dict(lmbda=np.inf), ValueError, "lmbda must be a finite non-negative"),
     (dict(cost="hinge"), ValueError, "hinge"),
-    (dict(init="small"), ValueError, "init must be one of default, large"),
+    (dict(init="small"), ValueError, "init must be one of large, default"),
     (dict(dtype="float16"), ValueError, "dtype must be float32 or float64"),
 ])
 def test_bad_hyperparameters_are_refused_before_any_change(
