@@ -299,8 +299,8 @@ def test_short_writes_are_continued_until_the_line_is_whole(tmp_path,
     assert [r["settings"]["seed"] for r in lines(path)] == [0, 1]
 
 
-def test_toml_without_tomllib_or_tomli_says_what_to_install(tmp_path,
-                                                           monkeypatch):
+def test_toml_without_tomllib_or_tomli_says_what_to_install(
+        tmp_path, monkeypatch):
     import sys
     spec = tmp_path / "sweep.toml"
     spec.write_text("eta = 1\n")

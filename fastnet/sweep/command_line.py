@@ -19,8 +19,15 @@ from .results import ResultsExist, ResultsFile
 #: fastnet train's choices for --dtype.
 DTYPES = ("float64", "float32")
 
+
 def add_arguments(parser):
     """Add ``fastnet sweep``'s options to an argparse (sub)parser."""
+    _add_swept(parser)
+    _add_runs(parser)
+    _add_output(parser)
+
+
+def _add_swept(parser):
     sweep = parser.add_argument_group(
         "swept settings", "comma-separated values (0.1,0.5,3) or ranges "
         "START:STOP:COUNT[:log]; every combination runs")
@@ -30,6 +37,9 @@ def add_arguments(parser):
     for option, kind, help_text in _swept_options():
         sweep.add_argument(option, type=kind, metavar="V,V,...",
                            help=help_text)
+
+
+def _add_runs(parser):
     runs = parser.add_argument_group("runs")
     runs.add_argument("--spec", metavar="FILE", help="a TOML or JSON file "
                       "of swept settings and options (the command line "
@@ -50,6 +60,9 @@ def add_arguments(parser):
                       help="default: validation (Nielsen's last 10,000 "
                       "training images)")
     runs.add_argument("--data-dir", metavar="PATH")
+
+
+def _add_output(parser):
     where = parser.add_argument_group("execution and output")
     where.add_argument("--results", metavar="FILE", default="sweep.jsonl",
                        type=cli._writable,

@@ -19,6 +19,7 @@ from .. import validation as check
 from .plan import plan, run_id, settings_dict, settings_from_dict
 from .results import ResultsFile
 
+
 @functools.lru_cache(maxsize=2)
 def worker_data(dataset, evaluate_on, data_dir):
     """The data of a run, loaded once per worker process and kept (two

@@ -8,6 +8,7 @@ import os
 from ..files import FileFormatError
 from .plan import run_id, settings_from_dict
 
+
 class ResultsExist(ValueError):
     """A new sweep would write to a file that holds another's results."""
 
