@@ -67,9 +67,11 @@ def plan(grid, *, repeats=1, seed=0, random=None, search_seed=0,
     runs, seen = [], set()
     for index in _point_indices(shape, random, search_seed):
         point = {name: axes[name][i] for name, i in zip(axes, index)}
+        # Checked once per point: the seeds differ only by seed, itself
+        # checked with the options.
+        checked = training.Settings(**point, **fixed, seed=seed).checked()
         for k in range(repeats):
-            settings = training.Settings(**point, **fixed,
-                                         seed=seed + k).checked()
+            settings = dataclasses.replace(checked, seed=seed + k)
             key = run_id(settings)
             if key not in seen:
                 seen.add(key)
