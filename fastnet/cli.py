@@ -9,7 +9,8 @@ MNIST training images, scored on the 10,000 test images after each epoch.
 This module only reads the command line and reports: training runs in
 ``fastnet.training``, images are decoded by ``fastnet.images``, the
 benchmark lives in ``fastnet.bench``.  Option values are checked by the
-same functions that check the Python API (``fastnet.validation``).
+same functions that check the Python API (``fastnet.arguments`` builds
+argparse types from ``fastnet.validation``).
 """
 
 import argparse
@@ -19,7 +20,8 @@ import sys
 
 import numpy as np
 
-from . import __version__, bench, core, costs, data, files, training
+from . import __version__, arguments, bench, core, costs, data, files, \
+    training
 from . import images as images_io
 from . import validation as check
 from .files import FileFormatError, atomic_write
@@ -220,17 +222,19 @@ def _add_train(commands):
                             "Nielsen's headline run) and report test "
                             "accuracy per epoch")
     defaults = training.Settings()
-    p.add_argument("--sizes", type=_sizes, default=list(defaults.sizes),
+    p.add_argument("--sizes", type=arguments.sizes,
+                   default=list(defaults.sizes),
                    help="layer sizes, input first (default 784,30,10)")
-    p.add_argument("--epochs", type=_count("epochs", 1),
+    p.add_argument("--epochs", type=arguments.count("epochs", 1),
                    default=defaults.epochs)
-    p.add_argument("--mini-batch-size", type=_count("mini_batch_size", 1),
+    p.add_argument("--mini-batch-size",
+                   type=arguments.count("mini_batch_size", 1),
                    default=defaults.mini_batch_size)
-    p.add_argument("--eta", type=_rate("eta"), default=defaults.eta,
+    p.add_argument("--eta", type=arguments.rate("eta"), default=defaults.eta,
                    help="learning rate")
     p.add_argument("--cost", choices=list(costs.COSTS), default=defaults.cost,
                    help="quadratic (chapter 1) or cross-entropy (chapter 3)")
-    p.add_argument("--lmbda", type=_rate("lmbda", allow_zero=True),
+    p.add_argument("--lmbda", type=arguments.rate("lmbda", allow_zero=True),
                    default=defaults.lmbda,
                    help="L2 regularisation parameter (default 0)")
     p.add_argument("--init", choices=training.INITIALIZERS,
@@ -241,19 +245,19 @@ def _add_train(commands):
                    default=defaults.evaluate_on,
                    help="score on the 10,000 test images or on Nielsen's "
                    "10,000 validation images (the last of the training set)")
-    p.add_argument("--seed", type=_count("seed", 0), default=None,
+    p.add_argument("--seed", type=arguments.count("seed", 0), default=None,
                    help="random seed (default: a fresh one, printed)")
-    p.add_argument("--dtype", choices=["float64", "float32"],
+    p.add_argument("--dtype", choices=arguments.DTYPES,
                    default=defaults.dtype)
     p.add_argument("--dataset", choices=sorted(data.DATASETS),
                    default=defaults.dataset)
-    p.add_argument("--limit", type=_count("limit", 1), metavar="N",
+    p.add_argument("--limit", type=arguments.count("limit", 1), metavar="N",
                    help="train on the first N training images only")
     p.add_argument("--data-dir", metavar="PATH",
                    help="folder holding the four IDX files")
-    p.add_argument("--save", metavar="PATH", type=_writable,
+    p.add_argument("--save", metavar="PATH", type=arguments.writable,
                    help="save the trained model (.npz)")
-    p.add_argument("--json", metavar="PATH", type=_writable,
+    p.add_argument("--json", metavar="PATH", type=arguments.writable,
                    help="write per-epoch results as JSON")
     p.add_argument("--quiet", action="store_true",
                    help="print the final result only")
@@ -263,7 +267,7 @@ def _add_train(commands):
 def _add_evaluate(commands):
     p = commands.add_parser("evaluate", help="test accuracy of a saved "
                             "model")
-    p.add_argument("model", metavar="PATH", type=_readable)
+    p.add_argument("model", metavar="PATH", type=arguments.readable)
     p.add_argument("--dataset", choices=sorted(data.DATASETS),
                    help="default: the one the model was trained on")
     p.add_argument("--data-dir", metavar="PATH")
@@ -273,8 +277,9 @@ def _add_evaluate(commands):
 def _add_predict(commands):
     p = commands.add_parser("predict", help="classify 28x28 images (PNG, "
                             ".npy or IDX)")
-    p.add_argument("model", metavar="PATH", type=_readable)
-    p.add_argument("images", metavar="IMAGE", nargs="+", type=_readable)
+    p.add_argument("model", metavar="PATH", type=arguments.readable)
+    p.add_argument("images", metavar="IMAGE", nargs="+",
+                   type=arguments.readable)
     p.add_argument("--invert", choices=["auto", "yes", "no"], default="auto",
                    help="invert dark-on-light images (default: when the "
                    "border is light)")
@@ -284,23 +289,24 @@ def _add_predict(commands):
 def _add_bench(commands):
     p = commands.add_parser("bench", help="time one epoch: the per-sample "
                             "reference against the fast paths")
-    p.add_argument("--sizes", type=_sizes, nargs="+",
+    p.add_argument("--sizes", type=arguments.sizes, nargs="+",
                    default=[[784, 30, 10]], metavar="SIZES",
                    help="one or more networks, e.g. 784,30,10 784,100,10")
-    p.add_argument("--mini-batch-sizes", type=_counts("mini-batch size"),
+    p.add_argument("--mini-batch-sizes",
+                   type=arguments.counts("mini-batch size"),
                    default=[10], metavar="M,M,...",
                    help="e.g. 1,10,100 (default 10)")
-    p.add_argument("--samples", type=_count("samples", 1),
+    p.add_argument("--samples", type=arguments.count("samples", 1),
                    default=data.TRAINING_SIZE)
-    p.add_argument("--eta", type=_rate("eta"), default=3.0)
-    p.add_argument("--repeat", type=_count("repeat", 1), default=3,
+    p.add_argument("--eta", type=arguments.rate("eta"), default=3.0)
+    p.add_argument("--repeat", type=arguments.count("repeat", 1), default=3,
                    help="time each implementation this many times and "
                    "report the median (default 3)")
     p.add_argument("--no-reference", dest="reference", action="store_false",
                    help="skip the slow per-sample loop")
     p.add_argument("--data-dir", metavar="PATH")
-    p.add_argument("--json", metavar="PATH", type=_writable)
-    p.add_argument("--plot", metavar="PATH", type=_writable,
+    p.add_argument("--json", metavar="PATH", type=arguments.writable)
+    p.add_argument("--plot", metavar="PATH", type=arguments.writable,
                    help="plot seconds per epoch against mini-batch size "
                    "(needs matplotlib)")
     p.set_defaults(run=run_bench, parser=p)
@@ -323,80 +329,6 @@ def _add_sweep(commands):
                             "cluster")
     sweep.add_arguments(p)
     p.set_defaults(run=sweep.command, parser=p)
-
-
-# Argument types: parse the text, then check the value with the API's own
-# check, so that the command line and Python refuse the same values with
-# the same words.
-
-def _checked(parse, check_value, name=""):
-    """An argparse type: ``check_value(parse(text))``; the check's message
-    loses its leading ``name``, which argparse already prints."""
-    def convert(text):
-        try:
-            return check_value(parse(text))
-        except (TypeError, ValueError) as error:
-            message = str(error)
-            if name and message.startswith(name + " "):
-                message = message[len(name) + 1:]
-            raise argparse.ArgumentTypeError(message) from None
-    return convert
-
-
-def _parse_int(text):
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"expected an integer, got {text!r}") from None
-
-
-def _parse_float(text):
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError(f"expected a number, got {text!r}") from None
-
-
-def _parse_ints(text):
-    try:
-        return [int(part) for part in text.split(",")]
-    except ValueError:
-        raise ValueError(f"expected comma-separated integers, got "
-                         f"{text!r}") from None
-
-
-def _count(name, minimum):
-    return _checked(_parse_int,
-                    lambda value: check.check_count(name, value, minimum),
-                    name)
-
-
-def _counts(name):
-    def check_all(values):
-        return [check.check_count(name, value, 1) for value in values]
-    return _checked(_parse_ints, check_all, name)
-
-
-def _rate(name, allow_zero=False):
-    return _checked(_parse_float,
-                    lambda value: check.check_rate(name, value, allow_zero),
-                    name)
-
-
-_sizes = _checked(_parse_ints, check.check_sizes)
-
-
-def _readable(text):
-    if not os.path.isfile(text) or not os.access(text, os.R_OK):
-        raise argparse.ArgumentTypeError(f"cannot read {text!r}")
-    return text
-
-
-def _writable(text):
-    problem = files.writable_problem(text)
-    if problem:
-        raise argparse.ArgumentTypeError(problem)
-    return text
 
 
 if __name__ == "__main__":

@@ -56,13 +56,13 @@ class Settings:
         seed = None if self.seed is None else \
             check.check_count("seed", self.seed, 0)
         dtype = check.check_dtype(self.dtype)
-        check.check_network_memory(sizes, dtype.itemsize,
-                                   self.mini_batch_size)
+        mini_batch_size = check.check_count("mini_batch_size",
+                                            self.mini_batch_size, 1)
+        check.check_network_memory(sizes, dtype.itemsize, mini_batch_size)
         return dataclasses.replace(
             self, sizes=sizes, cost=cost,
             epochs=check.check_count("epochs", self.epochs, 1),
-            mini_batch_size=check.check_count(
-                "mini_batch_size", self.mini_batch_size, 1),
+            mini_batch_size=mini_batch_size,
             eta=check.check_rate("eta", self.eta),
             lmbda=check.check_rate("lmbda", self.lmbda, allow_zero=True),
             dtype=dtype.name, limit=limit, seed=seed)

@@ -8,7 +8,7 @@ the two commands refuse the same mistake with the same words.
 import argparse
 import sys
 
-from .. import cli, costs, data, training
+from .. import arguments, costs, data, training
 from ..files import FileFormatError
 from .execute import available_cores, require_dask, run
 from .plan import OPTIONS, SWEPT, parse_numbers, plan, point_key, read_spec
@@ -17,7 +17,7 @@ from .report import plot, table
 from .results import ResultsExist, ResultsFile
 
 #: fastnet train's choices for --dtype.
-DTYPES = ("float64", "float32")
+DTYPES = arguments.DTYPES
 
 
 def add_arguments(parser):
@@ -32,7 +32,7 @@ def _add_swept(parser):
         "swept settings", "comma-separated values (0.1,0.5,3) or ranges "
         "START:STOP:COUNT[:log]; every combination runs")
     sweep.add_argument("--sizes", nargs="+", metavar="SIZES",
-                       type=cli._sizes,
+                       type=arguments.sizes,
                        help="networks, e.g. 784,30,10 784,100,10")
     for option, kind, help_text in _swept_options():
         sweep.add_argument(option, type=kind, metavar="V,V,...",
@@ -44,17 +44,17 @@ def _add_runs(parser):
     runs.add_argument("--spec", metavar="FILE", help="a TOML or JSON file "
                       "of swept settings and options (the command line "
                       "overrides it)")
-    runs.add_argument("--repeats", type=cli._count("repeats", 1),
+    runs.add_argument("--repeats", type=arguments.count("repeats", 1),
                       metavar="N", help="seeds per grid point (default 1)")
-    runs.add_argument("--seed", type=cli._count("seed", 0), metavar="S",
+    runs.add_argument("--seed", type=arguments.count("seed", 0), metavar="S",
                       help="first seed (default 0): seeds S, S+1, ...")
-    runs.add_argument("--random", type=cli._count("random", 1),
+    runs.add_argument("--random", type=arguments.count("random", 1),
                       metavar="N",
                       help="run N random grid points, not all")
-    runs.add_argument("--search-seed", type=cli._count("search_seed", 0),
+    runs.add_argument("--search-seed", type=arguments.count("search_seed", 0),
                       metavar="S",
                       help="seed of the random choice (default 0)")
-    runs.add_argument("--limit", type=cli._count("limit", 1), metavar="N",
+    runs.add_argument("--limit", type=arguments.count("limit", 1), metavar="N",
                       help="train on the first N training images")
     runs.add_argument("--evaluate-on", choices=training.EVALUATION_SETS,
                       help="default: validation (Nielsen's last 10,000 "
@@ -65,7 +65,7 @@ def _add_runs(parser):
 def _add_output(parser):
     where = parser.add_argument_group("execution and output")
     where.add_argument("--results", metavar="FILE", default="sweep.jsonl",
-                       type=cli._writable,
+                       type=arguments.writable,
                        help="JSON lines, one per run (default sweep.jsonl)")
     where.add_argument("--resume", action="store_true",
                        help="continue the sweep in --results, skipping "
@@ -73,14 +73,14 @@ def _add_output(parser):
     where.add_argument("--scheduler", metavar="ADDRESS",
                        help="an existing Dask scheduler, e.g. "
                        "tcp://10.0.0.5:8786 (default: a local cluster)")
-    where.add_argument("--workers", type=cli._count("workers", 1),
+    where.add_argument("--workers", type=arguments.count("workers", 1),
                        metavar="N",
                        help="local worker processes (default: one per "
                        "core)")
-    where.add_argument("--plot", metavar="FILE", type=cli._writable,
+    where.add_argument("--plot", metavar="FILE", type=arguments.writable,
                        help="plot accuracy against each setting, and the "
                        "best learning curves (needs matplotlib)")
-    where.add_argument("--top", type=cli._count("top", 1), metavar="N",
+    where.add_argument("--top", type=arguments.count("top", 1), metavar="N",
                        help="show the best N grid points only")
     where.add_argument("--quiet", action="store_true",
                        help="no progress bar")
@@ -90,13 +90,13 @@ def _swept_options():
     """``(option, argparse type, help)`` of each swept option but
     ``--sizes``."""
     return (
-        ("--eta", _numbers("eta", cli._rate("eta")), "learning rates"),
-        ("--lmbda", _numbers("lmbda", cli._rate("lmbda", allow_zero=True)),
+        ("--eta", _numbers("eta", arguments.rate("eta")), "learning rates"),
+        ("--lmbda", _numbers("lmbda", arguments.rate("lmbda", allow_zero=True)),
          "L2 regularisation"),
         ("--mini-batch-size", _numbers(
-            "mini_batch_size", cli._count("mini_batch_size", 1)),
+            "mini_batch_size", arguments.count("mini_batch_size", 1)),
          "mini-batch sizes"),
-        ("--epochs", _numbers("epochs", cli._count("epochs", 1)),
+        ("--epochs", _numbers("epochs", arguments.count("epochs", 1)),
          "epochs per run"),
         ("--cost", _choices("--cost", list(costs.COSTS)),
          ", ".join(costs.COSTS)),
@@ -111,11 +111,11 @@ def _numbers(name, one):
     """An argparse type: a comma list of numbers and ranges, each value
     read and checked by ``one``, fastnet train's type for the option."""
     integer = name in ("epochs", "mini_batch_size")
-    parse = cli._parse_int if integer else cli._parse_float
+    parse = arguments.parse_int if integer else arguments.parse_float
 
     def convert(text):
         try:
-            numbers = parse_numbers(name, text, parse, cli._parse_int)
+            numbers = parse_numbers(name, text, parse, arguments.parse_int)
         except ValueError as error:
             raise argparse.ArgumentTypeError(_unnamed(name, error)) from None
         # A range's values are checked as if typed; repr keeps every digit.
