@@ -814,3 +814,33 @@ def test_single_threaded_blas_and_back(way, monkeypatch):
         assert set(inside) == {1}
     else:  # only the library the kernels call is set
         assert 1 in inside
+
+
+# -- The drop-in reads the caller's arrays ---------------------------------------
+
+
+def test_book_sgd_reads_the_lists_in_place(monkeypatch):
+    """``Network.SGD`` on Nielsen-format tuples trains from the caller's
+    arrays without stacking them (and so to what stacking gives: see
+    test_train_batches_on_rows_in_place and tests/test_equivalence.py);
+    a list that cannot be read in place is stacked, as it always was."""
+    import contextlib
+    import io
+
+    import fastnet
+    from fastnet import core
+
+    stack_examples, stacked = core.stack_examples, []
+
+    def counted(*args):
+        stacked.append(args[0])
+        return stack_examples(*args)
+    monkeypatch.setattr(core, "stack_examples", counted)
+    pairs = nielsen_pairs(30, 12, 4, seed=34)
+    network = fastnet.Network([12, 5, 4], seed=0)
+    with contextlib.redirect_stdout(io.StringIO()):
+        network.SGD(pairs, 10, 1, 3.0)
+        assert stacked == []
+        pairs[3] = (pairs[3][0].astype(np.float64), pairs[3][1])  # mixed
+        network.SGD(pairs, 10, 1, 3.0)
+    assert stacked == ["training_data"]
