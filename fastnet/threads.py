@@ -22,6 +22,7 @@ from .blas import single_threaded, single_threaded_for
 ROWS_PER_THREAD = 2048
 
 _pool = None
+_pool_pid = None  # a forked child inherits the pool but not its threads
 
 
 def cores():
@@ -33,11 +34,14 @@ def cores():
 
 
 def _executor(workers):
-    global _pool
-    if _pool is None or _pool._max_workers < workers:
-        if _pool is not None:
+    """A pool of at least ``workers`` threads, made in this process."""
+    global _pool, _pool_pid
+    if _pool is None or _pool_pid != os.getpid() or \
+            _pool._max_workers < workers:
+        if _pool is not None and _pool_pid == os.getpid():
             _pool.shutdown()
         _pool = ThreadPoolExecutor(workers, thread_name_prefix="fastnet")
+        _pool_pid = os.getpid()
         atexit.register(_pool.shutdown)
     return _pool
 

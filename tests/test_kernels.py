@@ -790,6 +790,22 @@ def test_threaded_feedforward_equals_one_pass(dtype):
                                   kernels.feedforward(net, X))
 
 
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork")
+def test_threaded_feedforward_after_fork(monkeypatch):
+    """A forked child inherits the parent's thread pool without its
+    threads: it must make its own rather than wait for ever."""
+    import multiprocessing
+
+    from fastnet import threads
+    monkeypatch.setattr(threads, "cores", lambda: 2)
+    net = random_net([8, 5, 3], np.random.default_rng(42), np.float64)
+    X = np.random.default_rng(43).random((2 * threads.ROWS_PER_THREAD, 8))
+    threads.feedforward(net, X)  # the parent's pool exists before the fork
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        outputs = pool.apply_async(threads.feedforward, (net, X)).get(60)
+    np.testing.assert_array_equal(outputs, kernels.feedforward(net, X))
+
+
 def blas_threads():
     from threadpoolctl import threadpool_info
     return [pool["num_threads"] for pool in threadpool_info()
