@@ -18,13 +18,13 @@ DTYPES = ["float64", "float32"]
 
 
 @pytest.fixture(scope="module")
-def test_set():
+def mnist_test():
     images, labels = data.load_mnist("test")
     return data.to_columns(images), labels
 
 
-def trained(sizes, dtype, test_set):
-    X, labels = test_set
+def trained(sizes, dtype, mnist_test):
+    X, labels = mnist_test
     network = fastnet.Network(list(sizes), seed=0)
     return network.fit(X[:, :100], labels[:100], epochs=1, dtype=dtype)
 
@@ -37,10 +37,10 @@ def forward_flops(sizes, samples):
 @pytest.mark.parametrize("sizes", NETWORKS,
                          ids=lambda sizes: "-".join(map(str, sizes)))
 @pytest.mark.parametrize("implementation", ["fastnet", "numpy"])
-def test_score_test_set(benchmark, rates, test_set, implementation, sizes,
+def test_score_test_set(benchmark, rates, mnist_test, implementation, sizes,
                         dtype):
-    X, labels = test_set
-    network = trained(sizes, dtype, test_set)
+    X, labels = mnist_test
+    network = trained(sizes, dtype, mnist_test)
     benchmark.group = f"score 10,000 images, {list(sizes)} {dtype}"
     floor = forward_flops(sizes, X.shape[1]) / rates[dtype, "1 core"]
     benchmark.extra_info.update(floor_seconds=floor, dtype=dtype)
@@ -59,9 +59,9 @@ def test_score_test_set(benchmark, rates, test_set, implementation, sizes,
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_predict_one_image(benchmark, test_set, dtype):
+def test_predict_one_image(benchmark, mnist_test, dtype):
     """Per-call overhead: checking, packing and one tiny forward pass."""
-    X, _ = test_set
-    network = trained((784, 30, 10), dtype, test_set)
+    X, _ = mnist_test
+    network = trained((784, 30, 10), dtype, mnist_test)
     benchmark.group = "predict one image"
     benchmark(network.predict, X[:, :1])
