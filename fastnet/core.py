@@ -422,9 +422,9 @@ class ListTraining:
         caller's own arrays where they allow it (``kernels.RowsAt``, the
         tuples kept alive meanwhile), else stacked into new arrays, one
         sample per row."""
-        # network2's monitors read ``data.X`` and ``data.Y`` as arrays.
-        if self.path.kind == "compiled" and \
-                type(self.network).__module__ == "fastnet.network":
+        # Only the compiled trainer reads rows in place; the NumPy paths
+        # index arrays (and ``arrays()`` stacks them for the monitors).
+        if self.path.kind == "compiled":
             self._kept = list(samples)  # the caller's list may change
             rows = kernels.pairs_in_place(self._kept, self.network.sizes[0],
                                           self.network.sizes[-1])
@@ -436,6 +436,20 @@ class ListTraining:
     @property
     def n(self):
         return len(self.data.samples)
+
+    def arrays(self):
+        """The training inputs and desired outputs as ``(n, n_in)`` and
+        ``(n, n_out)`` arrays, one sample per row in the list's original
+        order: the rows the kernels read, or a stacked copy of them (made
+        once, when asked) where training reads the caller's arrays in
+        place."""
+        if isinstance(self.data.X, np.ndarray):
+            return self.data.X, self.data.Y
+        if getattr(self, "_stacked", None) is None:
+            self._stacked = stack_examples(
+                "training_data", self.data.samples, self.network.sizes,
+                self.parameters.dtype)
+        return self._stacked
 
     def epoch(self, j):
         """Shuffle, train epoch ``j``, give the network the new weights

@@ -231,7 +231,6 @@ class _Monitors:
         # evaluation cost, evaluation accuracy, training cost and accuracy
         self.wanted = wanted
         self.lists = ([], [], [], [])
-        self.training_labels = np.argmax(training.data.Y, axis=1)
 
     def report(self, print_evaluation_accuracy):
         """Measure, print and keep this epoch's figures; returns the
@@ -268,8 +267,8 @@ class _Monitors:
             return network._total_cost(training.parameters, X,
                                        network._one_hot(labels),
                                        training.lmbda)
-        return network._total_cost(training.parameters, training.data.X,
-                                   training.data.Y, training.lmbda)
+        return network._total_cost(training.parameters, *training.arrays(),
+                                   training.lmbda)
 
     def _accuracy(self, evaluation):
         network, training = self.network, self.training
@@ -279,8 +278,9 @@ class _Monitors:
             return network.accuracy(training.data.samples, convert=True)
         if evaluation:
             return training.evaluation_correct()
-        return network._count_correct(training.parameters, training.data.X,
-                                      self.training_labels)
+        X, Y = training.arrays()
+        return network._count_correct(training.parameters, X,
+                                      np.argmax(Y, axis=1))
 
     def results(self):
         """network2's return value: evaluation cost, evaluation accuracy,
