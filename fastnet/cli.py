@@ -178,7 +178,7 @@ def run_bench(args, parser):
     results = bench.run_table(
         [tuple(s) for s in args.sizes], args.mini_batch_sizes, args.samples,
         eta=args.eta, repeat=args.repeat, reference=args.reference,
-        data_dir=args.data_dir)
+        data_dir=args.data_dir, busy=args.busy)
     if args.json:
         _write_json(args.json, {"command": "bench", "samples": args.samples,
                                 "eta": args.eta, "repeat": args.repeat,
@@ -304,6 +304,9 @@ def _add_bench(commands):
                    "report the median (default 3)")
     p.add_argument("--no-reference", dest="reference", action="store_false",
                    help="skip the slow per-sample loop")
+    p.add_argument("--busy", type=arguments.count("busy", 0), default=0,
+                   metavar="N", help="keep N other processes spinning on "
+                   "the cores while timing (a busy machine; default 0)")
     p.add_argument("--data-dir", metavar="PATH")
     p.add_argument("--json", metavar="PATH", type=arguments.writable)
     p.add_argument("--plot", metavar="PATH", type=arguments.writable,
