@@ -515,7 +515,12 @@ class ArrayNetwork:
         ``(n_in, 1)`` column, or an ``(n_in, m)`` matrix of ``m`` samples as
         columns, giving ``(n_out, m)``."""
         parameters = self._parameters()
-        a = check.sample_matrix("a", a, self.sizes[0])
+        a = check.column_or_matrix("a", a, self.sizes[0])
+        if a.shape[1] == 1:  # the book's scripts, one column at a time
+            out = kernels.column_forward(parameters.net, a.reshape(-1))
+            if out.shape[0] == 0:
+                raise check.nonfinite_column("a")
+            return out.reshape(-1, 1)
         return np.ascontiguousarray(threads.feedforward(
             parameters.net, check.input_rows(a, parameters.dtype)).T)
 

@@ -583,6 +583,21 @@ def feedforward(net, X):
     return out
 
 
+@_jit
+def column_forward(net, x):
+    """Output activations ``(n_out,)`` of one sample ``x`` ``(n_in,)``, or
+    an empty array if ``x`` holds NaN or infinity.
+
+    Checking the input here, in the same compiled call as the forward
+    pass, costs a fraction of NumPy's ``isfinite(x.sum())`` round trip:
+    what makes a script that feeds the book's network one column at a time
+    at least as fast as the book's NumPy code."""
+    for k in range(x.shape[0]):
+        if not np.isfinite(x[k]):
+            return np.empty(0, net.params.dtype)
+    return feedforward(net, x.reshape((1, x.shape[0])))[0]
+
+
 def input_block(X, start, rows, workspace, net):
     """Rows ``start .. start+rows-1`` of ``X`` as the first layer's input:
     a view of ``X`` when it has the parameters' dtype, else widened into

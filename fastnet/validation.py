@@ -211,6 +211,23 @@ def storage_dtype(given, compute):
     return given if given == np.float32 else compute
 
 
+def column_or_matrix(name, a, n_features):
+    """``a`` as ``sample_matrix`` checks it, except that a lone float
+    column ``(n_features, 1)`` is returned unchecked for NaN and infinity:
+    the compiled forward pass checks that one in the same call
+    (``kernels.column_forward``; the caller raises ``nonfinite_column``)."""
+    if type(a) is np.ndarray and a.shape == (n_features, 1) and \
+            a.dtype.kind == "f":
+        return a
+    return sample_matrix(name, a, n_features)
+
+
+def nonfinite_column(name):
+    """The error ``sample_matrix`` raises for a column holding NaN or
+    infinity."""
+    return ValueError(f"{name} contains NaN or infinity (first in column 0)")
+
+
 def sample_matrix(name, a, n_features):
     """An ``(n_features, m)`` array of samples as columns, checked: two
     dimensions, a numeric dtype, the right number of rows, no NaN or inf,

@@ -321,6 +321,16 @@ def gradient(net, X, Y, cost):
     return pack(nabla_w, nabla_b).astype(dtype)
 
 
+def column_forward(net, x):
+    """The output layer's activations for one sample ``x`` (n_in,); empty
+    if ``x`` holds NaN or infinity."""
+    if not np.isfinite(x).all():
+        return np.empty(0, net.params.dtype)
+    weights, biases = unpack(net.sizes, net.params)
+    return forward(weights, biases,
+                   x.astype(net.params.dtype)[np.newaxis])[-1][0]
+
+
 def feedforward(net, X):
     """The output layer's activations (the kernel's blocks of rows only
     bound its memory: the numbers are those of one pass over all rows)."""

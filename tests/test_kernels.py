@@ -702,6 +702,38 @@ def test_feedforward(dtype, x_dtype, sizes, m):
     assert relative_error(out, naive.feedforward(net, X)) <= SUM_RTOL[dtype]
 
 
+@compares("column_forward")
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("x_dtype", FLOATS)
+@pytest.mark.parametrize("sizes", SIZES)
+def test_column_forward(dtype, x_dtype, sizes):
+    """One sample's forward pass: held to the BLAS tolerance, and empty
+    (the caller's signal to refuse it) when the sample holds NaN or
+    infinity."""
+    net = random_net(sizes, np.random.default_rng(19), dtype)
+    x = np.random.default_rng(20).random(sizes[0]).astype(x_dtype)
+    out = kernels.column_forward(net, x)
+    assert out.dtype == dtype and out.shape == (sizes[-1],)
+    assert relative_error(out, naive.column_forward(net, x)) <= \
+        SUM_RTOL[dtype]
+    for bad in (np.nan, np.inf, -np.inf):
+        x_bad = x.copy()
+        x_bad[-1] = bad
+        assert kernels.column_forward(net, x_bad).shape == (0,)
+        assert naive.column_forward(net, x_bad).shape == (0,)
+
+
+def test_column_forward_tolerance_catches_a_missing_bias():
+    """The tolerance is far below a real mistake's effect: leaving out one
+    layer's bias moves the outputs by more than 1e-3."""
+    net = random_net([784, 30, 10], np.random.default_rng(21), np.float64)
+    x = np.random.default_rng(22).random(784)
+    weights, biases = naive.unpack(net.sizes, net.params)
+    wrong = naive.forward(weights, [0 * biases[0], biases[1]],
+                          x[np.newaxis])[-1][0]
+    assert relative_error(kernels.column_forward(net, x), wrong) > 1e-3
+
+
 # -- The tolerances catch real mistakes ---------------------------------------
 
 
