@@ -20,8 +20,8 @@ import sys
 
 import numpy as np
 
-from . import __version__, arguments, bench, core, costs, data, files, \
-    training
+from . import __version__, arguments, bench, conv_training, core, costs, \
+    data, files, network3, training
 from . import images as images_io
 from . import validation as check
 from .files import FileFormatError, atomic_write
@@ -53,6 +53,8 @@ def train(args, parser):
     if args.save and args.json and \
             os.path.abspath(args.save) == os.path.abspath(args.json):
         parser.error("--save and --json name the same file")
+    if args.net != "fc":
+        return train_conv(args, parser)
     settings = training.Settings(
         sizes=tuple(args.sizes), epochs=args.epochs,
         mini_batch_size=args.mini_batch_size, eta=args.eta, cost=args.cost,
@@ -82,6 +84,54 @@ def train(args, parser):
     else:
         print(training.summary(settings, report))
         status = 0
+    return _write_results(args, say, network, report, status)
+
+
+#: ``fastnet train`` options that only the fully connected networks take.
+FC_ONLY = ("sizes", "cost", "init", "evaluate_on")
+#: Options a chapter 6 network takes, given or from its preset.
+CONV_SETTINGS = ("epochs", "eta", "lmbda", "mini_batch_size", "dtype")
+
+
+def train_conv(args, parser):
+    """``fastnet train --net NAME``: a chapter 6 network."""
+    refused = [f"--{name.replace('_', '-')}" for name in FC_ONLY
+               if name in args.given]
+    if refused:
+        parser.error(f"{', '.join(refused)} "
+                     f"{'does' if len(refused) == 1 else 'do'} not apply to "
+                     f"--net {args.net} (a chapter 6 network: its layers "
+                     f"are the book's, its cost the log-likelihood)")
+    given = {name: getattr(args, name) for name in CONV_SETTINGS
+             if name in args.given}
+    settings = conv_training.ConvSettings(
+        net=args.net, dataset=args.dataset, limit=args.limit,
+        seed=args.seed, **given)
+    try:
+        settings = settings.checked().with_seed()
+    except (TypeError, ValueError) as error:
+        parser.error(str(error))
+    say = (lambda *a, **k: None) if args.quiet else print
+    say(settings.describe())
+
+    def after_epoch(report, record):
+        tested = (f", test accuracy {record['test_accuracy']:.2%} (best "
+                  f"validation so far)" if record["best"] else "")
+        say(f"Epoch {record['epoch']}: validation accuracy "
+            f"{record['validation_accuracy']:.2%}{tested}  "
+            f"({record['seconds']:.2f} s)")
+        if args.json:
+            _write_json_during(args.json, report)
+
+    network, report = conv_training.run(
+        settings, data_dir=args.data_dir, on_epoch=after_epoch,
+        progress=not args.quiet and sys.stderr.isatty())
+    print(conv_training.summary(settings, report))
+    return _write_results(args, say, network, report, 0)
+
+
+def _write_results(args, say, network, report, status):
+    """Write ``--json`` and ``--save``; returns the exit status."""
     if args.json:
         status = max(status, _keep(args.json, "the JSON report", lambda path:
                                    _write_json(path, report)))
@@ -129,11 +179,13 @@ def _write_json_during(path, report, failed=[]):
 def evaluate(args, parser):
     network, metadata = load_model(args.model)
     dataset = args.dataset or metadata.get("dataset", "mnist")
-    _check_layers(parser, network.sizes, dataset)
+    _check_layers(parser, _sizes(network), dataset)
     images, labels = data.load_mnist("test", name=dataset, path=args.data_dir)
     scale = metadata.get("input_scale", data.INPUT_SCALE)
-    correct = int(np.count_nonzero(
-        network.predict(data.to_columns(images, scale=scale)) == labels))
+    inputs = data.to_columns(images, scale=scale)
+    if isinstance(network, network3.Network):   # examples in rows
+        inputs = inputs.T
+    correct = int(np.count_nonzero(network.predict(inputs) == labels))
     print(f"{args.model}: {correct} / {len(labels)} test images of {dataset} "
           f"correct ({correct / len(labels):.2%})")
     return 0
@@ -142,8 +194,8 @@ def evaluate(args, parser):
 def predict(args, parser):
     network, metadata = load_model(args.model)
     shape = data.DATASETS["mnist"].image_shape
-    if network.sizes[0] != np.prod(shape):
-        parser.error(f"{args.model} takes {network.sizes[0]} inputs, not "
+    if _sizes(network)[0] != np.prod(shape):
+        parser.error(f"{args.model} takes {_sizes(network)[0]} inputs, not "
                      f"{'x'.join(map(str, shape))} images")
     scale = metadata.get("input_scale", data.INPUT_SCALE)
     for path in args.images:
@@ -156,12 +208,27 @@ def predict(args, parser):
         if args.invert == "yes" or (args.invert == "auto" and
                                     images_io.light_background(images)):
             images = 255 - images
-        outputs = network.feedforward(data.to_columns(images, scale=scale))
-        for i, column in enumerate(outputs.T):
+        for i, column in enumerate(_outputs(network, images, scale)):
             name = path if len(images) == 1 else f"{path}[{i}]"
             print(f"{name}: {int(np.argmax(column))}  "
                   f"(output {column.max():.3f})")
     return 0
+
+
+def _sizes(network):
+    """The layer sizes of a loaded network, input first."""
+    if isinstance(network, network3.Network):
+        return [network.layers[0].n_in] + [layer.n_out
+                                           for layer in network.layers]
+    return network.sizes
+
+
+def _outputs(network, images, scale):
+    """The output layer's activations, one row per image."""
+    columns = data.to_columns(images, scale=scale)
+    if isinstance(network, network3.Network):
+        return network.feedforward(columns.T)
+    return network.feedforward(columns).T
 
 
 def run_bench(args, parser):
@@ -222,33 +289,43 @@ def _add_train(commands):
                             "Nielsen's headline run) and report test "
                             "accuracy per epoch")
     defaults = training.Settings()
-    p.add_argument("--sizes", type=arguments.sizes,
+    p.add_argument("--net", choices=("fc",) + tuple(network3.PRESETS),
+                   default="fc",
+                   help="fc: a fully connected network of --sizes "
+                   "(chapters 1-3, the default); or one of the book's "
+                   "chapter 6 networks, trained with the book's settings "
+                   "unless --epochs, --eta, --lmbda, --mini-batch-size or "
+                   "--dtype say otherwise: " + "; ".join(
+                       f"{name}: {preset.description}"
+                       for name, preset in network3.PRESETS.items()))
+    p.add_argument("--sizes", type=arguments.sizes, action=_Given,
                    default=list(defaults.sizes),
                    help="layer sizes, input first (default 784,30,10)")
     p.add_argument("--epochs", type=arguments.count("epochs", 1),
-                   default=defaults.epochs)
+                   default=defaults.epochs, action=_Given)
     p.add_argument("--mini-batch-size",
                    type=arguments.count("mini_batch_size", 1),
-                   default=defaults.mini_batch_size)
+                   default=defaults.mini_batch_size, action=_Given)
     p.add_argument("--eta", type=arguments.rate("eta"), default=defaults.eta,
-                   help="learning rate")
+                   action=_Given, help="learning rate")
     p.add_argument("--cost", choices=list(costs.COSTS), default=defaults.cost,
-                   help="quadratic (chapter 1) or cross-entropy (chapter 3)")
+                   action=_Given, help="quadratic (chapter 1) or cross-entropy (chapter 3)")
     p.add_argument("--lmbda", type=arguments.rate("lmbda", allow_zero=True),
-                   default=defaults.lmbda,
+                   default=defaults.lmbda, action=_Given,
                    help="L2 regularisation parameter (default 0)")
     p.add_argument("--init", choices=training.INITIALIZERS,
-                   default=defaults.init,
+                   default=defaults.init, action=_Given,
                    help="weights from N(0, 1) (large, chapter 1) or "
                    "N(0, 1/n_in) (default, chapter 3)")
     p.add_argument("--evaluate-on", choices=training.EVALUATION_SETS,
-                   default=defaults.evaluate_on,
+                   default=defaults.evaluate_on, action=_Given,
                    help="score on the 10,000 test images or on Nielsen's "
                    "10,000 validation images (the last of the training set)")
     p.add_argument("--seed", type=arguments.count("seed", 0), default=None,
                    help="random seed (default: a fresh one, printed)")
-    p.add_argument("--dtype", choices=arguments.DTYPES,
-                   default=defaults.dtype)
+    p.add_argument("--dtype", choices=arguments.DTYPES, action=_Given,
+                   default=defaults.dtype, help="default float64; float32 "
+                   "for a chapter 6 --net, as the book's GPU setting")
     p.add_argument("--dataset", choices=sorted(data.DATASETS),
                    default=defaults.dataset)
     p.add_argument("--limit", type=arguments.count("limit", 1), metavar="N",
@@ -261,7 +338,18 @@ def _add_train(commands):
                    help="write per-epoch results as JSON")
     p.add_argument("--quiet", action="store_true",
                    help="print the final result only")
-    p.set_defaults(run=train, parser=p)
+    p.set_defaults(run=train, parser=p, given=frozenset())
+
+
+class _Given(argparse.Action):
+    """Stores an option's value and notes in ``given`` that it was
+    given: a chapter 6 network takes its settings from its preset unless
+    they are given, and refuses the fully connected networks' options."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        namespace.given = getattr(namespace, "given", frozenset()) | {
+            self.dest}
 
 
 def _add_evaluate(commands):

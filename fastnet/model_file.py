@@ -14,6 +14,16 @@ Layout (a NumPy ``.npz`` archive, read without pickle):
 - ``metadata``: a JSON object as a string: how the model was trained, its
   accuracy, the input scaling, anything the caller adds.
 
+Face ``"network3"`` (``fastnet.network3.Network``, chapter 6's layers) has
+no ``cost`` or ``sizes`` but:
+
+- ``layers``: a JSON object as a string, ``{"mini_batch_size": m,
+  "layers": [...]}``, each layer as ``network3.describe_layers`` gives it
+  (``kind``, ``n_in``, ``n_out``, ``p_dropout``, ``activation``, and
+  ``filter_shape``, ``image_shape``, ``poolsize`` for a conv layer)
+- ``w_<j>`` and ``b_<j>``: layer ``j``'s weights and biases, shaped as
+  ``network3.parameter_shapes`` says, float32 or float64 (all the same).
+
 ``save_model`` writes to a temporary file beside the target and renames
 it, so a model file is either complete or absent.  Version 1 files (no
 face or cost) still load: as ``network2`` with the cost their metadata
@@ -28,10 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import costs, data, files, network, network2
+from . import costs, data, files, network, network2, network3
 from .book import network as book_network
 from .files import FileFormatError, atomic_write
-from .validation import check_network_memory, check_sizes
+from .validation import check_memory, check_network_memory, check_sizes
 
 FORMAT = "fastnet-model"
 VERSION = 2
@@ -42,6 +52,10 @@ FACES = {"network": network.Network, "network2": network2.Network,
          "book-network": book_network.Network}
 
 
+#: The face of chapter 6's networks, stored as layers rather than sizes.
+NETWORK3 = "network3"
+
+
 #: A model file is missing, truncated, foreign or inconsistent (the one
 #: error class for unusable files).
 ModelFileError = FileFormatError
@@ -50,6 +64,8 @@ ModelFileError = FileFormatError
 def save_model(network, path, metadata=None):
     """Write ``network`` (and the JSON-serialisable dict ``metadata``) to
     ``path`` atomically."""
+    if isinstance(network, network3.Network):
+        return _save_network3(network, path, metadata)
     face = _face_name(network)
     if network._cost_info is None:
         raise TypeError(f"a network with its own cost class "
@@ -64,6 +80,20 @@ def save_model(network, path, metadata=None):
     for l, (w, b) in enumerate(zip(parameters.weights, parameters.biases)):
         arrays[f"weights_{l}"] = w
         arrays[f"biases_{l}"] = b
+    with atomic_write(path) as file:
+        np.savez(file, **arrays)
+
+
+def _save_network3(network, path, metadata):
+    """``save_model`` for a ``network3.Network``."""
+    layers = {"mini_batch_size": network.mini_batch_size,
+              "layers": network3.describe_layers(network.layers)}
+    arrays = {"format": np.array(FORMAT), "version": np.array(VERSION),
+              "face": np.array(NETWORK3),
+              "layers": np.array(json.dumps(layers)),
+              "metadata": np.array(json.dumps(metadata or {}))}
+    for j, layer in enumerate(network.layers):
+        arrays[f"w_{j}"], arrays[f"b_{j}"] = layer.w, layer.b
     with atomic_write(path) as file:
         np.savez(file, **arrays)
 
@@ -110,6 +140,9 @@ def _load_archive(path, archive):
         raise ModelFileError(path, f"model format version {version} is not "
                                    f"supported (this fastnet reads "
                                    f"{', '.join(map(str, READABLE))})")
+    if version >= 2 and "face" in headers and \
+            read.scalar("face", "U") == NETWORK3:
+        return _load_network3(read), read.metadata()
     sizes = read.sizes()
     metadata = read.metadata()
     expected = {"format", "version", "sizes", "metadata"} | {
@@ -131,6 +164,57 @@ def _load_archive(path, archive):
     except (TypeError, ValueError) as error:
         raise ModelFileError(path, str(error)) from None
     return loaded, metadata
+
+
+def _load_network3(read):
+    """The ``network3.Network`` of an archive of face ``"network3"``;
+    ``read`` is its ``_Reader``."""
+    mini_batch_size, description, shapes = read.network3_layers()
+    expected = {"format", "version", "face", "layers", "metadata"} | {
+        f"{kind}_{j}" for kind in "wb" for j in range(len(shapes))}
+    if set(read.headers) != expected:
+        missing = expected - set(read.headers)
+        extra = set(read.headers) - expected
+        read.fail(f"arrays missing: {sorted(missing)}, unexpected: "
+                  f"{sorted(extra)}")
+    dtypes = {read.headers[key][1] for key in expected
+              if key[:2] in ("w_", "b_")}
+    if len(dtypes) != 1 or next(iter(dtypes)) not in (np.float32,
+                                                       np.float64):
+        read.fail("weights and biases must all be float32 or all float64")
+    dtype = dtypes.pop()
+    _check_network3_memory(read, description, shapes)
+    params = []
+    for j, (w_shape, b_shape) in enumerate(shapes):
+        for key, shape in ((f"w_{j}", w_shape), (f"b_{j}", b_shape)):
+            value = read.array(key, "f", shape)
+            if not np.isfinite(value).all():
+                read.fail(f"{key} holds NaN or infinite values")
+            params.append(value)
+    try:
+        return network3.from_description(description, params,
+                                         mini_batch_size, dtype)
+    except (TypeError, ValueError) as error:
+        read.fail(f"layers: {error}")
+
+
+def _check_network3_memory(read, description, shapes):
+    """Refuse a network the machine cannot hold: its parameters (read,
+    drawn at random by the layers' constructors in float64, converted)
+    and the unrolled patches of a conv layer evaluating a chunk."""
+    parameters = sum(int(np.prod(shape, dtype=object))
+                     for pair in shapes for shape in pair)
+    patches = sum(
+        int(np.prod(entry["filter_shape"][1:], dtype=object))
+        * network3.EVALUATION_CHUNK
+        * (entry["image_shape"][2] - entry["filter_shape"][2] + 1)
+        * (entry["image_shape"][3] - entry["filter_shape"][3] + 1)
+        for entry in description if entry["kind"] == "ConvPoolLayer")
+    try:
+        check_memory(f"a network3 model of {parameters:,} parameters",
+                     8 * (3 * parameters + 2 * patches))
+    except ValueError as error:
+        read.fail(str(error))
 
 
 def _header(archive, key):
@@ -206,6 +290,28 @@ class _Reader:
                       f"{type(metadata).__name__}")
         _check_metadata(self.fail, metadata)
         return metadata
+
+    def network3_layers(self):
+        """``(mini_batch_size, layer descriptions, parameter shapes)``
+        from member ``layers``, every field checked."""
+        text = self.scalar("layers", "U")
+        try:
+            layers = json.loads(text)
+        except (ValueError, RecursionError) as error:
+            self.fail(f"layers is not JSON ({error})")
+        if not isinstance(layers, dict) or \
+                set(layers) != {"mini_batch_size", "layers"}:
+            self.fail("layers must be a JSON object with mini_batch_size "
+                      "and layers")
+        m = layers["mini_batch_size"]
+        if isinstance(m, bool) or not isinstance(m, int) or m < 1:
+            self.fail(f"layers: mini_batch_size must be a positive "
+                      f"integer; got {str(m)[:40]}")
+        try:
+            shapes = network3.parameter_shapes(layers["layers"])
+        except ValueError as error:
+            self.fail(f"layers: {error}")
+        return m, layers["layers"], shapes
 
     def layers(self, sizes):
         """The weights and biases, each checked by its header first: one
