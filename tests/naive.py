@@ -336,3 +336,52 @@ def feedforward(net, X):
     bound its memory: the numbers are those of one pass over all rows)."""
     weights, biases = unpack(net.sizes, net.params)
     return forward(weights, biases, X.astype(net.params.dtype))[-1]
+
+
+# -- fastnet.conv_kernels: the convolutional network's kernels ----------------
+
+def im2col(x, kh, kw, columns):
+    """``columns`` (channels * kh * kw, m * oh * ow) <- every ``kh`` x
+    ``kw`` patch of ``x`` (m, channels, h, w), one patch per column, row
+    ``(c * kh + p) * kw + q`` holding pixel (p, q) of channel c."""
+    windows = np.lib.stride_tricks.sliding_window_view(x, (kh, kw),
+                                                       axis=(2, 3))
+    m, channels, oh, ow = windows.shape[:4]
+    columns[...] = windows.transpose(1, 4, 5, 0, 2, 3).reshape(
+        channels * kh * kw, m * oh * ow)
+
+
+def col2im(columns, kh, kw, x):
+    """``x`` <- the sum of each column put back on its patch: the adjoint
+    of ``im2col``, pixel by pixel."""
+    m, channels, h, w = x.shape
+    oh, ow = h - kh + 1, w - kw + 1
+    x[...] = 0
+    for c in range(channels):
+        for p in range(kh):
+            for q in range(kw):
+                row = columns[(c * kh + p) * kw + q].reshape(m, oh, ow)
+                x[:, c, p:p + oh, q:q + ow] += row
+
+
+def max_pool(conv, oh, ow, ph, pw, pooled, argmax):
+    """``pooled`` <- each ``ph`` x ``pw`` window's maximum of ``conv``
+    (maps, m * oh * ow), ``argmax`` <- its column in ``conv`` (the first
+    maximum in row-major window order, as ``argmax`` finds it)."""
+    maps, m = pooled.shape[:2]
+    windows = conv.reshape(maps, m, oh // ph, ph, ow // pw, pw).transpose(
+        0, 1, 2, 4, 3, 5).reshape(maps, m, oh // ph, ow // pw, ph * pw)
+    position = windows.argmax(axis=-1)
+    p, q = np.divmod(position, pw)
+    _, n, a, b = np.indices(position.shape)
+    pooled[...] = windows.max(axis=-1)
+    argmax[...] = (n * oh + a * ph + p) * ow + b * pw + q
+
+
+def unpool(delta, argmax, delta_conv):
+    """``delta_conv`` <- zero but at each window's maximum, which gets the
+    window's ``delta``."""
+    delta_conv[...] = 0
+    maps = delta.shape[0]
+    for f in range(maps):
+        delta_conv[f, argmax[f].ravel()] = delta[f].ravel()

@@ -46,7 +46,7 @@ import pytest
 from numba.core.registry import CPUDispatcher
 
 import naive
-from fastnet import kernels
+from fastnet import conv_kernels, kernels
 from fastnet.kernels import CROSS_ENTROPY, QUADRATIC, Net, Step
 from support import assert_layers_close, relative_error
 
@@ -75,22 +75,25 @@ def compares(*names):
 
 
 def compiled_kernels():
-    """Names of the Numba-compiled functions defined in fastnet.kernels."""
-    return sorted(name for name, obj in vars(kernels).items()
+    """Names of the Numba-compiled functions defined in fastnet.kernels
+    and fastnet.conv_kernels."""
+    return sorted(name for module in (kernels, conv_kernels)
+                  for name, obj in vars(module).items()
                   if isinstance(obj, CPUDispatcher)
-                  and obj.py_func.__module__ == kernels.__name__)
+                  and obj.py_func.__module__ == module.__name__)
 
 
 def test_every_kernel_has_a_twin_and_a_test():
     names = compiled_kernels() + ["make_net"]
-    assert {"train_batches", "backward_step", "sigmoid"} <= set(names)
+    assert {"train_batches", "backward_step", "sigmoid", "im2col",
+            "max_pool"} <= set(names)
     for name in names:
         twin = getattr(naive, name, None)
         assert callable(twin), f"tests/naive.py has no twin {name}"
         assert name in COMPARED, f"no test here is registered for {name}"
         for test in COMPARED[name]:
             source = inspect.getsource(test)
-            for module in ("kernels", "naive"):
+            for module in ("(?:conv_)?kernels", "naive"):
                 assert re.search(rf"\b{module}\.{name}\b", source), \
                     f"{test.__name__} does not use {module}.{name}"
     assert set(COMPARED) <= set(names), "registered for no such kernel"
@@ -208,7 +211,8 @@ def test_sigmoid_including_saturation(dtype):
 def in_place(kernel, twin, arrays, written):
     """Run ``kernel`` and ``twin`` on copies of ``arrays`` and return the
     two versions of ``arrays[written]``."""
-    ours, theirs = [a.copy() for a in arrays], [a.copy() for a in arrays]
+    ours, theirs = ([a.copy() if isinstance(a, np.ndarray) else a
+                     for a in arrays] for _ in range(2))
     kernel(*ours)
     twin(*theirs)
     return ours[written], theirs[written]
@@ -732,6 +736,92 @@ def test_column_forward_tolerance_catches_a_missing_bias():
     wrong = naive.forward(weights, [0 * biases[0], biases[1]],
                           x[np.newaxis])[-1][0]
     assert relative_error(kernels.column_forward(net, x), wrong) > 1e-3
+
+
+# -- The convolutional network's kernels (fastnet.conv_kernels) --------------
+# Copies and placements: exact.  col2im sums up to kh * kw overlapping
+# patches per pixel, in another order than its twin: the BLAS tolerance
+# (a patch position left out moves the sums by far more).
+
+CONV_SHAPES = [  # (m, channels, h, w), (kh, kw), (ph, pw)
+    ((1, 1, 5, 5), (2, 2), (2, 2)), ((3, 2, 9, 8), (2, 3), (2, 3)),
+    ((2, 1, 28, 28), (5, 5), (2, 2)), ((2, 3, 12, 12), (5, 5), (2, 2))]
+
+
+def patches(shape, kernel_shape, dtype, seed=30):
+    m, channels, h, w = shape
+    kh, kw = kernel_shape
+    x = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    columns = np.empty((channels * kh * kw, m * (h - kh + 1) * (w - kw + 1)),
+                       dtype)
+    return x, columns
+
+
+@compares("im2col")
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape, kernel_shape, _", CONV_SHAPES)
+def test_im2col(dtype, shape, kernel_shape, _):
+    x, columns = patches(shape, kernel_shape, dtype)
+    ours, theirs = in_place(conv_kernels.im2col, naive.im2col,
+                            [x, *kernel_shape, columns], 3)
+    np.testing.assert_array_equal(ours, theirs)
+
+
+@compares("col2im")
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape, kernel_shape, _", CONV_SHAPES)
+def test_col2im(dtype, shape, kernel_shape, _):
+    x, columns = patches(shape, kernel_shape, dtype)
+    columns[...] = np.random.default_rng(31).standard_normal(columns.shape)
+    ours, theirs = in_place(conv_kernels.col2im, naive.col2im,
+                            [columns, *kernel_shape, x], 3)
+    assert relative_error(ours, theirs) <= SUM_RTOL[dtype]
+
+
+def test_col2im_tolerance_catches_a_patch_position_left_out():
+    x, columns = patches((2, 3, 12, 12), (5, 5), np.float64)
+    columns[...] = np.random.default_rng(31).standard_normal(columns.shape)
+    ours, wrong = np.empty_like(x), np.empty_like(x)
+    conv_kernels.col2im(columns, 5, 5, ours)
+    skipped = columns.copy()
+    skipped[12] = 0   # one filter position of channel 0 forgotten
+    naive.col2im(skipped, 5, 5, wrong)
+    assert relative_error(ours, wrong) > 1e3 * SUM_RTOL[np.float64]
+
+
+def conv_output(shape, kernel_shape, dtype, seed=32, ties=False):
+    """A convolution's output (maps, m * oh * ow) and its oh, ow."""
+    m, _, h, w = shape
+    oh, ow = h - kernel_shape[0] + 1, w - kernel_shape[1] + 1
+    rng = np.random.default_rng(seed)
+    conv = rng.standard_normal((4, m * oh * ow))
+    if ties:  # MNIST's blank background: many equal maxima
+        conv = np.round(conv)
+    return conv.astype(dtype), oh, ow
+
+
+@compares("max_pool", "unpool")
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("shape, kernel_shape, pool", CONV_SHAPES)
+def test_max_pool_and_unpool(dtype, ties, shape, kernel_shape, pool):
+    conv, oh, ow = conv_output(shape, kernel_shape, dtype, ties=ties)
+    ph, pw = pool
+    oh, ow = oh - oh % ph, ow - ow % pw   # pools divide, as network3 checks
+    conv = conv[:, :shape[0] * oh * ow]
+    pooled = np.empty((4, shape[0], oh // ph, ow // pw), dtype)
+    argmax = np.empty(pooled.shape, np.int64)
+    arrays = [conv, oh, ow, ph, pw, pooled, argmax]
+    for written in (5, 6):  # the maxima, then where they are
+        ours, theirs = in_place(conv_kernels.max_pool, naive.max_pool,
+                                arrays, written)
+        np.testing.assert_array_equal(ours, theirs)
+    argmax = ours
+    delta = np.random.default_rng(33).standard_normal(pooled.shape)
+    delta = delta.astype(dtype)
+    back, twin_back = in_place(conv_kernels.unpool, naive.unpool,
+                               [delta, argmax, np.empty_like(conv)], 2)
+    np.testing.assert_array_equal(back, twin_back)
 
 
 # -- The tolerances catch real mistakes ---------------------------------------
