@@ -381,10 +381,11 @@ class Network:
         computed ``EVALUATION_CHUNK`` rows at a time."""
         x = _check_inputs(x, self.layers[0])
         predictions = np.empty(len(x), dtype=np.int64)
-        for i in range(0, len(x), EVALUATION_CHUNK):
-            chunk = x[i:i + EVALUATION_CHUNK]
-            predictions[i:i + len(chunk)] = np.argmax(
-                self.feedforward(chunk), axis=1)
+        with single_threaded_blas():   # small products, as in SGD
+            for i in range(0, len(x), EVALUATION_CHUNK):
+                chunk = x[i:i + EVALUATION_CHUNK]
+                predictions[i:i + len(chunk)] = np.argmax(
+                    self.feedforward(chunk), axis=1)
         return predictions
 
     def accuracy(self, data):
