@@ -666,3 +666,114 @@ def test_prediction_checks_its_input_and_takes_any_number_of_rows():
     quiet(net.SGD, (x[:8], y[:8]), 1, M, 0.1, (x[:8], y[:8]), (x, y))
     np.testing.assert_array_equal(net.test_mb_predictions(1),
                                   net.predict(x[M:2 * M]))
+
+
+#### For the command line: per-epoch reports, presets, descriptions
+def test_on_epoch_reports_each_epoch_and_leaves_the_printed_lines():
+    arguments = (examples(6 * M, seed=5), 3, M, 0.5, examples(10, seed=6),
+                 examples(10, seed=7))
+    plain = build(fast, conv_spec())
+    expected = quiet(plain.SGD, *arguments)
+    records = []
+    net = build(fast, conv_spec())
+    assert quiet(net.SGD, *arguments, on_epoch=records.append) == expected
+    assert [(r["epoch"], r["validation_accuracy"], r["test_accuracy"])
+            for r in records] == net.history == plain.history
+    best = 0.0
+    for record in records:   # best: as network3 decides, ties included
+        assert record["best"] == (record["validation_accuracy"] >= best)
+        best = max(best, record["validation_accuracy"])
+        assert record["seconds"] > 0
+    silent = build(fast, conv_spec())
+    assert quiet(silent.SGD, *arguments, verbose=False) == ""
+    assert silent.history == plain.history
+    for a, b in zip(silent.params, plain.params):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_bad_on_epoch_is_refused_before_any_work():
+    net = build(fast, conv_spec())
+    before = [p.copy() for p in net.params]
+    with pytest.raises(TypeError, match="on_epoch must be callable"):
+        net.SGD(examples(2 * M), 1, M, 0.5, examples(M), None, on_epoch=3)
+    for a, b in zip(before, net.params):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_progress_bar_over_each_epoch(capsys):
+    pytest.importorskip("tqdm")
+    net = build(fast, conv_spec())
+    net.SGD(examples(6 * M), 1, M, 0.5, examples(M), None, verbose=False,
+            progress=True)
+    assert "epoch 1/1" in capsys.readouterr().err
+
+
+#: The book's chapter 6 networks (conv.py and the chapter's text), written
+#: out here so that a mistake in PRESETS fails: per layer, kind, n_out,
+#: activation, p_dropout; every conv layer has 5x5 filters, 2x2 pools.
+BOOK_LAYERS = {
+    "shallow": [("FC", 100, "sigmoid", 0), ("Softmax", 10, None, 0)],
+    "conv": [("Conv", 20 * 12 * 12, "sigmoid", 0),
+             ("FC", 100, "sigmoid", 0), ("Softmax", 10, None, 0)],
+    "conv2": [("Conv", 20 * 12 * 12, "sigmoid", 0),
+              ("Conv", 40 * 4 * 4, "sigmoid", 0),
+              ("FC", 100, "sigmoid", 0), ("Softmax", 10, None, 0)],
+    "conv2-relu": [("Conv", 20 * 12 * 12, "ReLU", 0),
+                   ("Conv", 40 * 4 * 4, "ReLU", 0),
+                   ("FC", 100, "ReLU", 0), ("Softmax", 10, None, 0)],
+    "dropout": [("Conv", 20 * 12 * 12, "ReLU", 0),
+                ("Conv", 40 * 4 * 4, "ReLU", 0),
+                ("FC", 1000, "ReLU", 0.5), ("FC", 1000, "ReLU", 0.5),
+                ("Softmax", 10, None, 0.5)],
+}
+BOOK_LAYERS["conv2-relu-expanded"] = BOOK_LAYERS["conv2-relu"]
+
+
+@pytest.mark.parametrize("name", sorted(BOOK_LAYERS))
+def test_presets_are_the_books_networks(name):
+    described = fast.describe_layers(fast.PRESETS[name].layers(7))
+    assert [(d["kind"].replace("Layer", "").replace("FullyConnected", "FC")
+             .replace("ConvPool", "Conv"), d["n_out"], d.get("activation"),
+             d["p_dropout"]) for d in described] == BOOK_LAYERS[name]
+    assert described[0]["n_in"] == 784
+    for d in described:
+        if d["kind"] == "ConvPoolLayer":
+            assert d["filter_shape"][2:] == [5, 5] and \
+                d["poolsize"] == [2, 2] and d["image_shape"][0] == 7
+
+
+@pytest.mark.parametrize("name", sorted(fast.PRESETS))
+def test_a_network_rebuilt_from_its_description_is_the_same(name):
+    np.random.seed(3)
+    net = fast.Network(fast.PRESETS[name].layers(5), 5, dtype="float64")
+    state = np.random.get_state()
+    copy = fast.from_description(fast.describe_layers(net.layers),
+                                 net.params, 5, "float64")
+    assert np.array_equal(np.random.get_state()[1], state[1])
+    x = np.random.default_rng(0).random((7, 784))
+    np.testing.assert_array_equal(copy.feedforward(x), net.feedforward(x))
+
+
+def test_descriptions_are_checked_naming_the_layer_and_field():
+    described = fast.describe_layers(fast.PRESETS["conv"].layers(10))
+    described[0]["n_out"] = 2881
+    with pytest.raises(ValueError, match=r"layer 0 \(ConvPoolLayer\): n_in, "
+                       r"n_out are 784, 2881 but the shapes give 784, 2880"):
+        fast.parameter_shapes(described)
+    with pytest.raises(ValueError, match="layers must be a non-empty list"):
+        fast.parameter_shapes([])
+    bad_w = [np.zeros((2, 2))] * 6
+    with pytest.raises(ValueError, match="params must have shapes"):
+        fast.from_description(fast.describe_layers(
+            fast.PRESETS["conv"].layers(10)), bad_w, 10, "float32")
+
+
+def test_only_the_named_activations_can_be_described():
+    def softplus(z):
+        return np.log1p(np.exp(z))
+    softplus.prime = fast.sigmoid
+    layers = [fast.FullyConnectedLayer(4, 3, activation_fn=softplus),
+              fast.SoftmaxLayer(3, 2)]
+    with pytest.raises(TypeError, match=r"layer 0 \(FullyConnectedLayer\): "
+                       "only sigmoid, tanh, ReLU, linear can be saved"):
+        fast.describe_layers(layers)
