@@ -74,7 +74,8 @@ def test_dask_sweep(benchmark, runs, rounds, client, tmp_path_factory):
 
     def sweep_once(path):
         records = sweep.run(runs, path, client=client)
-        assert all(r["status"] == "ok" for r in records)
+        bad = [r for r in records if r["status"] != "ok"]
+        assert not bad, bad
     benchmark.pedantic(sweep_once, setup=fresh_file, rounds=rounds,
                        iterations=1)
     if benchmark.stats is not None:  # None under --benchmark-disable

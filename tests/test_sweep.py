@@ -476,6 +476,16 @@ def test_a_sweep_on_two_workers_loads_the_data_once_per_worker(
                                      for e in report["epochs_run"]]
 
 
+def test_one_client_runs_the_same_sweep_twice(client, tmp_path):
+    """A client that ran a sweep runs the same sweep again into another
+    file: the first sweep's cancelled tasks are not the second's (they
+    once shared task keys, and the second got 'cancelled' records)."""
+    for name in ("first.jsonl", "second.jsonl"):
+        records = sweep.run({"eta": "0.5,3", "epochs": 1}, tmp_path / name,
+                            repeats=2, client=client, **SMALL)
+        assert [r["status"] for r in records] == ["ok"] * 4, records
+
+
 @pytest.mark.slow
 def test_a_worker_killed_mid_run_has_its_run_redone_elsewhere(
         client, tmp_path):

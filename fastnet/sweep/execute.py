@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import sys
+import uuid
 
 import numpy as np
 
@@ -181,8 +182,12 @@ def available_cores():
 
 def _execute(client, todo, store, data_dir, progress, on_result, total):
     from distributed import as_completed
+    # Keys unique to this sweep: a client used for one sweep after another
+    # must not hand this one the last one's (cancelled) tasks.
+    sweep_token = uuid.uuid4().hex[:12]
     futures = {client.submit(train_one, settings_dict(s), data_dir,
-                             key=f"fastnet-run-{run_id(s)}", pure=False): s
+                             key=f"fastnet-run-{run_id(s)}-{sweep_token}",
+                             pure=False): s
                for s in todo}
     bar = _progress_bar(progress, total, total - len(todo), store)
     try:
@@ -207,10 +212,15 @@ def _outcome(future, settings):
     if future.status == "finished":     # the client's word on identity
         return dict(future.result(), id=run_id(settings),
                     settings=settings_dict(settings))
-    error = future.exception()
-    lost = isinstance(error, KilledWorker)
-    reason = ("the workers running it died repeatedly (KilledWorker: "
-              f"{error})" if lost else f"{type(error).__name__}: {error}")
+    if future.status == "cancelled":    # the cluster dropped it: redo later
+        error, lost = None, True
+        reason = "cancelled by the Dask cluster before it finished"
+    else:
+        error = future.exception()
+        lost = isinstance(error, KilledWorker)
+        reason = ("the workers running it died repeatedly (KilledWorker: "
+                  f"{error})" if lost else
+                  f"{type(error).__name__}: {error}")
     return {"id": run_id(settings), "status": "lost" if lost else "failed",
             "settings": settings_dict(settings), "error": reason,
             "worker": None}
