@@ -51,6 +51,29 @@ def test_the_command_line_refuses_them_as_usage_errors(capsys):
     code, _, err = run_cli(capsys, "train", "--sizes",
                            "784,100000000000,10")
     assert code == 2 and "of memory" in err
+    code, _, err = run_cli(capsys, "bench", "--sizes", "784,4000000,10",
+                           "--samples", "10", "--no-reference")
+    assert code == 2 and "of memory" in err
+
+
+def test_the_mini_batch_workspace_counts_too(capsys):
+    """A network that fits, trained on mini-batches whose activations do
+    not, is refused before the data is loaded."""
+    code, _, err = run_cli(capsys, "train", "--sizes", "784,30000,10",
+                           "--mini-batch-size", "50000")
+    assert code == 2 and "training on mini-batches of 50,000 needs" in err
+    net = fastnet.Network([784, 30000, 10], seed=0)
+    with pytest.raises(ValueError, match="mini-batches of 50,000"):
+        net.fit(np.zeros((784, 3)), [0, 1, 2], mini_batch_size=50000)
+
+
+@pytest.mark.parametrize("size", [10 ** 400, 2 ** 49])
+def test_absurd_layer_sizes_are_named_not_overflowed(capsys, size):
+    with pytest.raises(ValueError, match=r"sizes\[1\] is .*more neurons "
+                                         r"than any machine can hold"):
+        fastnet.Network([784, size, 10])
+    code, _, err = run_cli(capsys, "train", "--sizes", f"784,{size},10")
+    assert code == 2 and "more neurons" in err
 
 
 # ------------------------------------------------------ compile cache
@@ -188,6 +211,11 @@ def test_a_huge_label_gets_the_label_error():
     with pytest.raises(ValueError, match=r"test_data\[1\]\[1\] is "
                                          r"1180591620717411303424, outside"):
         net.evaluate([(x, 0), (x, 2 ** 70)])
+    with pytest.raises(ValueError, match=r"y\[1\] is "
+                                         r"1180591620717411303424, outside"):
+        net.score(np.ones((3, 2)), [0, 2 ** 70])
+    with pytest.raises(ValueError, match=r"y\[1\] is 11805"):
+        net.fit(np.ones((3, 2)), [0, 2 ** 70], epochs=1)
 
 
 def test_nan_in_one_hot_scores_is_refused():
