@@ -309,7 +309,8 @@ def _add_train(commands):
     p.add_argument("--eta", type=arguments.rate("eta"), default=defaults.eta,
                    action=_Given, help="learning rate")
     p.add_argument("--cost", choices=list(costs.COSTS), default=defaults.cost,
-                   action=_Given, help="quadratic (chapter 1) or cross-entropy (chapter 3)")
+                   action=_Given,
+                   help="quadratic (chapter 1) or cross-entropy (chapter 3)")
     p.add_argument("--lmbda", type=arguments.rate("lmbda", allow_zero=True),
                    default=defaults.lmbda, action=_Given,
                    help="L2 regularisation parameter (default 0)")
