@@ -142,7 +142,8 @@ def _load_archive(path, archive):
                                    f"{', '.join(map(str, READABLE))})")
     if version >= 2 and "face" in headers and \
             read.scalar("face", "U") == NETWORK3:
-        return _load_network3(read), read.metadata()
+        metadata = read.metadata()
+        return _load_network3(read), metadata
     sizes = read.sizes()
     metadata = read.metadata()
     expected = {"format", "version", "sizes", "metadata"} | {

@@ -370,23 +370,23 @@ class Network:
 
     def feedforward(self, x):
         """The softmax outputs ``(m, n_out)`` for the examples ``x``
-        (m, n_in), without dropout (weights scaled by ``1 - p_dropout``)."""
-        a = np.asarray(_check_inputs(x, self.layers[0]), dtype=self.dtype)
-        for layer in self.layers:
-            a = layer.evaluate(a)
-        return a
+        (m, n_in), without dropout (weights scaled by ``1 - p_dropout``),
+        computed ``EVALUATION_CHUNK`` rows at a time: memory is bounded
+        for any number of examples, and BLAS runs on one thread (the
+        products are small, as in ``SGD``)."""
+        x = _check_inputs(x, self.layers[0])
+        outputs = np.empty((len(x), self.layers[-1].n_out), dtype=self.dtype)
+        with single_threaded_blas():
+            for i in range(0, len(x), EVALUATION_CHUNK):
+                a = np.asarray(x[i:i + EVALUATION_CHUNK], dtype=self.dtype)
+                for layer in self.layers:
+                    a = layer.evaluate(a)
+                outputs[i:i + len(a)] = a
+        return outputs
 
     def predict(self, x):
-        """The most likely digit for each row of ``x`` (m, n_in): (m,),
-        computed ``EVALUATION_CHUNK`` rows at a time."""
-        x = _check_inputs(x, self.layers[0])
-        predictions = np.empty(len(x), dtype=np.int64)
-        with single_threaded_blas():   # small products, as in SGD
-            for i in range(0, len(x), EVALUATION_CHUNK):
-                chunk = x[i:i + EVALUATION_CHUNK]
-                predictions[i:i + len(chunk)] = np.argmax(
-                    self.feedforward(chunk), axis=1)
-        return predictions
+        """The most likely digit for each row of ``x`` (m, n_in): (m,)."""
+        return np.argmax(self.feedforward(x), axis=1)
 
     def accuracy(self, data):
         """The fraction of ``data`` = ``(X, y)`` classified correctly, over

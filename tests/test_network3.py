@@ -777,3 +777,18 @@ def test_only_the_named_activations_can_be_described():
     with pytest.raises(TypeError, match=r"layer 0 \(FullyConnectedLayer\): "
                        "only sigmoid, tanh, ReLU, linear can be saved"):
         fast.describe_layers(layers)
+
+
+def test_feedforward_in_chunks_equals_one_example_at_a_time():
+    # 2.5 chunks: the buffers a conv layer reuses between chunks must not
+    # leak one chunk's outputs into the next (an O(1) difference).  BLAS
+    # blocks a product of one row differently from one of 25: rounding
+    # differences, within ORACLE_RTOL for the same reason as there.
+    net = build(fast, conv_spec("ReLU"), dtype="float64")
+    x = examples(2 * fast.EVALUATION_CHUNK + fast.EVALUATION_CHUNK // 2)[0]
+    together = net.feedforward(x)
+    assert together.shape == (len(x), 3)
+    for i in (0, fast.EVALUATION_CHUNK, len(x) - 1):
+        assert relative_error(together[i], net.feedforward(
+            x[i:i + 1])[0]) <= ORACLE_RTOL
+    np.testing.assert_array_equal(net.predict(x), together.argmax(axis=1))
