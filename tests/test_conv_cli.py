@@ -3,6 +3,7 @@ model files, and ``fastnet evaluate`` and ``predict`` on them, end to end
 on small runs (a few hundred training images, one or two epochs)."""
 
 import json
+import sys
 import zipfile
 
 import numpy as np
@@ -351,3 +352,12 @@ def test_the_bad_file_helper_changes_nothing_by_itself(saved, tmp_path):
     assert isinstance(load_model(same)[0], network3.Network)
     with zipfile.ZipFile(same) as archive:
         assert "layers.npy" in archive.namelist()
+
+
+def test_a_progress_bar_on_a_terminal_none_when_quiet(capsys, monkeypatch):
+    pytest.importorskip("tqdm")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    code, out, err = run(capsys, "train", *SMALL)
+    assert code == 0 and "epoch 1/2" in err and "epoch 2/2" in err
+    code, out, err = run(capsys, "train", *SMALL, "--quiet")
+    assert code == 0 and err == "" and len(out.splitlines()) == 1
