@@ -60,7 +60,7 @@ def table(records, limit=None, swept=()):
         "sizes", "eta"]
     evaluated = records[0]["settings"]["evaluate_on"] if records else "test"
     header = [name.replace("_", " ") for name in names] + [
-        f"{evaluated} accuracy", "best epoch", "seeds", "s/run"]
+        f"{evaluated} accuracy", "at best epoch", "seeds", "s/run"]
     rows = [_row(point, names) for point in points(records)[:limit]]
     # Numbers align right, names and sizes left.
     numeric = set(range(len(names), len(header))) | {
