@@ -698,8 +698,8 @@ def test_command_on_an_existing_scheduler(client, tmp_path, capsys):
     assert status == 0
     assert out[0].startswith("fastnet sweep: 4 runs (2 settings x 2 seeds), "
                              "scored on the validation set, on " + address)
-    assert out[1].split() == ["eta", "validation", "accuracy", "best",
-                              "epoch", "seeds", "s/run"]
+    assert out[1].split() == ["eta", "validation", "accuracy", "at",
+                              "best", "epoch", "seeds", "s/run"]
     assert len(lines(results)) == 4 and picture.exists()
     # Resumed, nothing is left to run; a torn line is reported and cut.
     with open(results, "a") as file:
