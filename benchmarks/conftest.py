@@ -70,13 +70,21 @@ def pytest_terminal_summary(terminalreporter):
     write(bench.blas_description())
     if _rates:
         write(bench.describe_rates(_rates))
-    write("median seconds per epoch, speed-up against the per-sample "
-          "reference (same data, same run), multiple of the 1-core floor:")
+    write("median time (per epoch, or per call for one sample), speed-up "
+          "against the per-sample reference (same data, same run), "
+          "multiple of the 1-core floor:")
     for label, times in _medians.items():
         reference = times.get("reference")
         for implementation, seconds in times.items():
             ratio = f"{reference / seconds:6.1f}x" if reference else ""
             floor = _floors.get((label, implementation))
             floor = f"{seconds / floor:6.1f}x floor" if floor else ""
-            write(f"  {label:40s} {implementation:18s} {seconds:8.3f} s "
-                  f"{ratio:7s} {floor}")
+            write(f"  {label:40s} {implementation:18s} "
+                  f"{_duration(seconds)} {ratio:7s} {floor}")
+
+
+def _duration(seconds):
+    """A time readable at any scale: an epoch in s, one call in us."""
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:8.1f} us"
+    return f"{seconds:8.3f} s "
