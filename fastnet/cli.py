@@ -61,18 +61,12 @@ def train(args, parser):
         lmbda=args.lmbda, init=args.init, dtype=args.dtype,
         dataset=args.dataset, limit=args.limit,
         evaluate_on=args.evaluate_on, seed=args.seed)
-    try:
-        settings = settings.checked().with_seed()
-    except (TypeError, ValueError) as error:
-        parser.error(str(error))
-    say = (lambda *a, **k: None) if args.quiet else print
-    say(settings.describe())
+    settings, say, keep_json = _started(settings, args, parser)
 
     def after_epoch(report, record):
         say(f"Epoch {record['epoch']} : {record['correct']} / "
             f"{record['total']}  ({record['seconds']:.2f} s)")
-        if args.json:
-            _write_json_during(args.json, report)
+        keep_json(report)
 
     try:
         network, report = training.run(
@@ -107,12 +101,7 @@ def train_conv(args, parser):
     settings = conv_training.ConvSettings(
         net=args.net, dataset=args.dataset, limit=args.limit,
         seed=args.seed, **given)
-    try:
-        settings = settings.checked().with_seed()
-    except (TypeError, ValueError) as error:
-        parser.error(str(error))
-    say = (lambda *a, **k: None) if args.quiet else print
-    say(settings.describe())
+    settings, say, keep_json = _started(settings, args, parser)
 
     def after_epoch(report, record):
         tested = (f", test accuracy {record['test_accuracy']:.2%} (best "
@@ -120,14 +109,26 @@ def train_conv(args, parser):
         say(f"Epoch {record['epoch']}: validation accuracy "
             f"{record['validation_accuracy']:.2%}{tested}  "
             f"({record['seconds']:.2f} s)")
-        if args.json:
-            _write_json_during(args.json, report)
+        keep_json(report)
 
     network, report = conv_training.run(
         settings, data_dir=args.data_dir, on_epoch=after_epoch,
         progress=not args.quiet and sys.stderr.isatty())
     print(conv_training.summary(settings, report))
     return _write_results(args, say, network, report, 0)
+
+
+def _started(settings, args, parser):
+    """A run's checked settings (a usage error otherwise), given a seed
+    and announced; ``say`` (silent with ``--quiet``) and ``keep_json``,
+    which rewrites ``--json`` after each epoch."""
+    try:
+        settings = settings.checked().with_seed()
+    except (TypeError, ValueError) as error:
+        parser.error(str(error))
+    say = (lambda *a, **k: None) if args.quiet else print
+    say(settings.describe())
+    return settings, say, _json_keeper(args.json)
 
 
 def _write_results(args, say, network, report, status):
@@ -162,18 +163,25 @@ def _keep(path, what, write):
         return 1
 
 
-def _write_json_during(path, report, failed=[]):
-    """Rewrite the per-epoch JSON report; a failure (the folder went
-    away) is said once and does not stop training: the report is written
-    to a fallback path at the end."""
-    try:
-        _write_json(path, report)
-    except OSError as error:
-        if not failed:
-            failed.append(path)
-            print(f"fastnet: warning: cannot write {path} "
-                  f"({error.strerror or error}); training goes on",
-                  file=sys.stderr)
+def _json_keeper(path):
+    """``keep(report)``: rewrite the per-epoch JSON report at ``path`` (if
+    any).  A failure (the folder went away) is said once and does not
+    stop training: the report goes to a fallback path at the end."""
+    failed = False
+
+    def keep(report):
+        nonlocal failed
+        if path is None:
+            return
+        try:
+            _write_json(path, report)
+        except OSError as error:
+            if not failed:
+                failed = True
+                print(f"fastnet: warning: cannot write {path} "
+                      f"({error.strerror or error}); training goes on",
+                      file=sys.stderr)
+    return keep
 
 
 def evaluate(args, parser):

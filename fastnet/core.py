@@ -7,7 +7,7 @@ streams); everything they share lives here:
   kernels take, with ``weights`` and ``biases`` as views into it;
   ``compute_dtype`` is the one place the arithmetic's precision is
   decided;
-- ``run_epoch`` and ``count_correct``, between a face and the kernels;
+- ``run_epoch`` and ``train_epoch``, between a face and the kernels;
 - ``ListTraining``: the book's ``SGD`` over Nielsen-format lists (checks,
   stacking, ``random.shuffle``'s stream, leaving the list shuffled);
 - ``ArrayNetwork``, the base of both faces: the array API (``fit``,
@@ -277,13 +277,6 @@ def columnwise(delta, weights, biases, x, y):
                             atol=1e-12 * scale, equal_nan=True))
 
 
-def count_correct(net, X, labels):
-    """How many rows of ``X`` (m, n_in) the network assigns their label
-    (the most activated output neuron is its answer)."""
-    outputs = threads.feedforward(net, X)
-    return int(np.count_nonzero(np.argmax(outputs, axis=1) == labels))
-
-
 def stack_examples(name, examples, sizes, dtype):
     """``(x, y)`` tuples -> inputs ``(n, n_in)`` and desired outputs
     ``(n, n_out)``, one sample per row; float32 inputs stay float32."""
@@ -406,6 +399,7 @@ class ListTraining:
         check.finite_parameters(self.parameters.net.params)
         self.training_data = training_data
         samples = check.pairs("training_data", training_data)
+        self._stacked = None  # arrays() stacks them when read in place
         self.data = EpochData(*self._rows(samples), samples)
         self.evaluation = None
         if evaluation_data is not None and \
@@ -445,7 +439,7 @@ class ListTraining:
         place."""
         if isinstance(self.data.X, np.ndarray):
             return self.data.X, self.data.Y
-        if getattr(self, "_stacked", None) is None:
+        if self._stacked is None:
             self._stacked = stack_examples(
                 "training_data", self.data.samples, self.network.sizes,
                 self.parameters.dtype)
