@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from fastnet import cli
+
 
 class Examples:
     """A small synthetic data set in every layout fastnet takes.
@@ -38,3 +40,13 @@ def assert_layers_close(actual, expected, rtol):
     for l, (a, e) in enumerate(zip(actual, expected)):
         error = relative_error(a, e)
         assert error <= rtol, f"layer {l}: relative error {error:.3g} > {rtol}"
+
+
+def run_cli(capsys, *argv):
+    """Run the fastnet command in-process: (exit code, stdout, stderr)."""
+    try:
+        code = cli.main(list(argv))
+    except SystemExit as exit:
+        code = exit.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

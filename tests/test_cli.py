@@ -9,22 +9,13 @@ import pytest
 
 from fastnet import cli, data
 from fastnet.model_file import load_model
+from support import run_cli
 
 SMALL = ["--limit", "600", "--epochs", "2", "--seed", "7"]
 
 
-def run(capsys, *argv):
-    """Run the command in-process: (exit code, stdout, stderr)."""
-    try:
-        code = cli.main(list(argv))
-    except SystemExit as exit:
-        code = exit.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def test_train_prints_epochs_and_final_accuracy(capsys):
-    code, out, err = run(capsys, "train", *SMALL)
+    code, out, err = run_cli(capsys, "train", *SMALL)
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0] == ("Training [784, 30, 10] on 600 mnist images: 2 epochs"
@@ -43,9 +34,9 @@ def accuracies(out):
 
 
 def test_same_seed_same_accuracies_other_seed_differs(capsys):
-    first = run(capsys, "train", *SMALL)[1]
-    second = run(capsys, "train", *SMALL)[1]
-    other = run(capsys, "train", "--limit", "600", "--epochs", "2",
+    first = run_cli(capsys, "train", *SMALL)[1]
+    second = run_cli(capsys, "train", *SMALL)[1]
+    other = run_cli(capsys, "train", "--limit", "600", "--epochs", "2",
                 "--seed", "8")[1]
     assert accuracies(first) == accuracies(second)
     assert accuracies(first) != accuracies(other)
@@ -62,7 +53,7 @@ def test_headline_settings_are_the_defaults():
 
 def test_chapter3_options_reach_the_network(capsys, tmp_path):
     model, report = tmp_path / "model.npz", tmp_path / "run.json"
-    code, out, err = run(capsys, "train", *SMALL, "--cost", "cross-entropy",
+    code, out, err = run_cli(capsys, "train", *SMALL, "--cost", "cross-entropy",
                          "--init", "default", "--eta", "0.5", "--lmbda",
                          "5.0", "--evaluate-on", "validation", "--save",
                          str(model), "--json", str(report))
@@ -79,7 +70,7 @@ def test_chapter3_options_reach_the_network(capsys, tmp_path):
 
 def test_json_save_evaluate_predict(capsys, tmp_path):
     model, report = tmp_path / "model.npz", tmp_path / "run.json"
-    code, out, err = run(capsys, "train", *SMALL, "--sizes", "784,20,10",
+    code, out, err = run_cli(capsys, "train", *SMALL, "--sizes", "784,20,10",
                          "--dtype", "float32", "--save", str(model),
                          "--json", str(report), "--quiet")
     assert code == 0, err
@@ -95,14 +86,14 @@ def test_json_save_evaluate_predict(capsys, tmp_path):
     assert metadata["accuracy"] == results["accuracy"]
     assert metadata["input_scale"] == 1 / 256
 
-    code, out, _ = run(capsys, "evaluate", str(model))
+    code, out, _ = run_cli(capsys, "evaluate", str(model))
     assert code == 0
     assert f"{results['correct']} / 10000" in out
 
     images, labels = data.load_mnist("test")
     np.save(tmp_path / "some.npy", images[:4])
     expected = network.predict(data.to_columns(images[:4]))
-    code, out, _ = run(capsys, "predict", str(model),
+    code, out, _ = run_cli(capsys, "predict", str(model),
                        str(tmp_path / "some.npy"))
     assert code == 0
     assert [int(line.split(": ")[1].split()[0]) for line in
@@ -112,14 +103,14 @@ def test_json_save_evaluate_predict(capsys, tmp_path):
 def test_predict_png_and_inverted_png(capsys, tmp_path):
     from PIL import Image
     model = tmp_path / "model.npz"
-    assert run(capsys, "train", "--limit", "3000", "--epochs", "3", "--seed",
+    assert run_cli(capsys, "train", "--limit", "3000", "--epochs", "3", "--seed",
                "1", "--save", str(model), "--quiet")[0] == 0
     images, _ = data.load_mnist("test")
     network, _ = load_model(model)
     expected = network.predict(data.to_columns(images[:2]))
     Image.fromarray(images[0]).save(tmp_path / "digit.png")
     Image.fromarray(255 - images[1]).save(tmp_path / "dark_on_light.png")
-    code, out, _ = run(capsys, "predict", str(model),
+    code, out, _ = run_cli(capsys, "predict", str(model),
                        str(tmp_path / "digit.png"),
                        str(tmp_path / "dark_on_light.png"))
     assert code == 0
@@ -150,7 +141,7 @@ def test_predict_png_and_inverted_png(capsys, tmp_path):
     ([], 2, ""),
 ])
 def test_command_line_errors(capsys, argv, code, message):
-    got, out, err = run(capsys, *argv)
+    got, out, err = run_cli(capsys, *argv)
     assert got == code
     assert message in err
     assert "usage: fastnet" in err + out
@@ -159,23 +150,23 @@ def test_command_line_errors(capsys, argv, code, message):
 def test_foreign_and_truncated_model_files(capsys, tmp_path):
     png = tmp_path / "picture.png"
     png.write_bytes(b"\x89PNG not really")
-    code, _, err = run(capsys, "evaluate", str(png))
+    code, _, err = run_cli(capsys, "evaluate", str(png))
     assert code == 1 and "not a fastnet model file" in err
     model = tmp_path / "model.npz"
-    run(capsys, "train", "--limit", "100", "--epochs", "1", "--seed", "1",
+    run_cli(capsys, "train", "--limit", "100", "--epochs", "1", "--seed", "1",
         "--save", str(model), "--quiet")
     truncated = tmp_path / "truncated.npz"
     truncated.write_bytes(model.read_bytes()[:3000])
-    code, _, err = run(capsys, "evaluate", str(truncated))
+    code, _, err = run_cli(capsys, "evaluate", str(truncated))
     assert code == 1 and "truncated.npz" in err and "truncated" in err
 
 
 def test_predict_rejects_images_of_the_wrong_size(capsys, tmp_path):
     model = tmp_path / "model.npz"
-    run(capsys, "train", "--limit", "100", "--epochs", "1", "--seed", "1",
+    run_cli(capsys, "train", "--limit", "100", "--epochs", "1", "--seed", "1",
         "--save", str(model), "--quiet")
     np.save(tmp_path / "big.npy", np.zeros((32, 32), np.uint8))
-    code, _, err = run(capsys, "predict", str(model),
+    code, _, err = run_cli(capsys, "predict", str(model),
                        str(tmp_path / "big.npy"))
     # An unreadable data file exits 1 in one line, as the README says.
     assert code == 1 and "expected 28x28 images" in err
@@ -184,7 +175,7 @@ def test_predict_rejects_images_of_the_wrong_size(capsys, tmp_path):
 
 def test_bench_json_and_plot(capsys, tmp_path):
     report, plot = tmp_path / "bench.json", tmp_path / "bench.png"
-    code, out, err = run(capsys, "bench", "--samples", "300",
+    code, out, err = run_cli(capsys, "bench", "--samples", "300",
                          "--mini-batch-sizes", "10,30", "--repeat", "1",
                          "--json", str(report), "--plot", str(plot))
     assert code == 0, err
@@ -211,14 +202,14 @@ def test_headline_run_learns(capsys, tmp_path):
     """Nielsen's settings on all 50,000 training images for 5 epochs reach
     over 92% on the test set (the book: about 95% after 30)."""
     report = tmp_path / "run.json"
-    code, _, err = run(capsys, "train", "--epochs", "5", "--seed", "0",
+    code, _, err = run_cli(capsys, "train", "--epochs", "5", "--seed", "0",
                        "--quiet", "--json", str(report))
     assert code == 0, err
     assert json.loads(report.read_text())["accuracy"] > 0.92
 
 
 def test_one_epoch_is_singular(capsys):
-    code, out, _ = run(capsys, "train", "--limit", "200", "--epochs", "1",
+    code, out, _ = run_cli(capsys, "train", "--limit", "200", "--epochs", "1",
                        "--seed", "1")
     assert code == 0
     assert "1 epoch," in out.splitlines()[0] and "after 1 epoch in" in out
@@ -229,11 +220,11 @@ def test_evaluate_and_predict_read_network2_json(capsys, tmp_path):
     from fastnet import network2
     net = network2.Network([784, 10, 10], seed=0)
     net.save(tmp_path / "net.json")
-    code, out, err = run(capsys, "evaluate", str(tmp_path / "net.json"))
+    code, out, err = run_cli(capsys, "evaluate", str(tmp_path / "net.json"))
     assert code == 0, err
     assert "test images of mnist correct" in out
     np.save(tmp_path / "digit.npy", np.zeros((28, 28), np.uint8))
-    code, out, err = run(capsys, "predict", str(tmp_path / "net.json"),
+    code, out, err = run_cli(capsys, "predict", str(tmp_path / "net.json"),
                          str(tmp_path / "digit.npy"))
     assert code == 0, err and out.startswith(str(tmp_path / "digit.npy"))
 
@@ -243,6 +234,6 @@ def test_evaluate_and_predict_read_network2_json(capsys, tmp_path):
     ("wrong_backprop.py", 1, "FAILED: 3 of 3 checks")])
 def test_fastnet_check(capsys, example, code, verdict):
     target = f"{cli.__file__.rsplit('/fastnet/', 1)[0]}/examples/{example}"
-    got, out, _ = run(capsys, "check", f"{target}:Network", "--order",
+    got, out, _ = run_cli(capsys, "check", f"{target}:Network", "--order",
                       "seed")
     assert got == code and verdict in out

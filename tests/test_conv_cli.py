@@ -12,21 +12,12 @@ import pytest
 from fastnet import cli, conv_training, data, network3
 from fastnet.files import FileFormatError
 from fastnet.model_file import load_model, save_model
+from support import run_cli
 
 #: A quick chapter 6 run: the shallow net learns at eta 3 on 300 images
 #: (the book's 0.1 barely moves it in 30 mini-batches).
 SMALL = ["--net", "shallow", "--limit", "300", "--epochs", "2", "--seed",
          "5", "--eta", "3"]
-
-
-def run(capsys, *argv):
-    """Run the command in-process: (exit code, stdout, stderr)."""
-    try:
-        code = cli.main(list(argv))
-    except SystemExit as exit:
-        code = exit.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture
@@ -45,7 +36,7 @@ def captured_settings(monkeypatch):
 #### The command line
 def test_train_net_prints_each_epoch_and_the_test_accuracy_at_the_best(
         capsys):
-    code, out, err = run(capsys, "train", *SMALL)
+    code, out, err = run_cli(capsys, "train", *SMALL)
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0] == (
@@ -64,10 +55,10 @@ def test_same_seed_same_run(capsys):
     def epochs(out):
         return [line.split("  (")[0] for line in out.splitlines()
                 if line.startswith("Epoch")]
-    first = epochs(run(capsys, "train", *SMALL)[1])
-    assert first == epochs(run(capsys, "train", *SMALL)[1])
+    first = epochs(run_cli(capsys, "train", *SMALL)[1])
+    assert first == epochs(run_cli(capsys, "train", *SMALL)[1])
     other = SMALL[:-3] + ["6", "--eta", "3"]
-    assert first != epochs(run(capsys, "train", *other)[1])
+    assert first != epochs(run_cli(capsys, "train", *other)[1])
 
 
 #: The book's settings, written out here (not read from PRESETS) so that
@@ -81,7 +72,7 @@ BOOK = {"shallow": (60, 0.1, 0.0, False), "conv": (60, 0.1, 0.0, False),
 @pytest.mark.parametrize("name", sorted(BOOK))
 def test_options_not_given_take_the_book_values(capsys, captured_settings,
                                                 name):
-    code = run(capsys, "train", "--net", name, "--limit", "100")[0]
+    code = run_cli(capsys, "train", "--net", name, "--limit", "100")[0]
     assert code == 0
     settings = captured_settings[0]
     assert (settings.epochs, settings.eta, settings.lmbda,
@@ -90,7 +81,7 @@ def test_options_not_given_take_the_book_values(capsys, captured_settings,
 
 
 def test_given_options_override_the_preset(capsys, captured_settings):
-    run(capsys, "train", "--net", "conv2-relu", "--epochs", "3", "--eta",
+    run_cli(capsys, "train", "--net", "conv2-relu", "--epochs", "3", "--eta",
         "0.5", "--lmbda", "0", "--mini-batch-size", "20", "--dtype",
         "float64", "--seed", "4", "--limit", "100")
     settings = captured_settings[0]
@@ -105,30 +96,30 @@ def test_given_options_override_the_preset(capsys, captured_settings):
                                     ["--evaluate-on", "test"]])
 def test_fully_connected_options_are_refused_even_at_their_defaults(
         capsys, captured_settings, option):
-    code, out, err = run(capsys, "train", "--net", "conv", *option)
+    code, out, err = run_cli(capsys, "train", "--net", "conv", *option)
     assert code == 2 and not captured_settings
     assert f"{option[0]} does not apply to --net conv" in err
 
 
 def test_several_refused_options_are_named_together(capsys,
                                                     captured_settings):
-    err = run(capsys, "train", "--net", "dropout", "--cost", "quadratic",
+    err = run_cli(capsys, "train", "--net", "dropout", "--cost", "quadratic",
               "--init", "default")[2]
     assert "--cost, --init do not apply to --net dropout" in err
 
 
 def test_bad_values_are_refused_before_training(capsys, captured_settings):
-    err = run(capsys, "train", "--net", "conv", "--limit", "5",
+    err = run_cli(capsys, "train", "--net", "conv", "--limit", "5",
               "--mini-batch-size", "10")[2]
     assert "mini_batch_size 10 is more than the 5 training images" in err
-    assert run(capsys, "train", "--net", "nope")[0] == 2
+    assert run_cli(capsys, "train", "--net", "nope")[0] == 2
     assert not captured_settings
 
 
 def test_the_fully_connected_route_is_unchanged(capsys):
-    plain = run(capsys, "train", "--limit", "300", "--epochs", "1",
+    plain = run_cli(capsys, "train", "--limit", "300", "--epochs", "1",
                 "--seed", "7")
-    named = run(capsys, "train", "--net", "fc", "--limit", "300",
+    named = run_cli(capsys, "train", "--net", "fc", "--limit", "300",
                 "--epochs", "1", "--seed", "7")
     assert plain[0] == named[0] == 0
     strip = [line.split("  (")[0].split(" in ")[0]
@@ -140,7 +131,7 @@ def test_the_fully_connected_route_is_unchanged(capsys):
 
 def test_json_report(capsys, tmp_path):
     path = tmp_path / "run.json"
-    code, out, err = run(capsys, "train", *SMALL, "--json", str(path))
+    code, out, err = run_cli(capsys, "train", *SMALL, "--json", str(path))
     assert code == 0, err
     report = json.loads(path.read_text())
     assert (report["command"], report["net"], report["epochs"],
@@ -220,10 +211,10 @@ def test_save_load_evaluate_predict_round_trip(capsys, saved):
         network3.describe_layers(network3.PRESETS["conv2-relu"].layers(10))
     assert (metadata["net"], metadata["accuracy"], network.dtype) == (
         "conv2-relu", report["accuracy"], np.float32)
-    code, out, err = run(capsys, "evaluate", str(model))
+    code, out, err = run_cli(capsys, "evaluate", str(model))
     correct = round(report["accuracy"] * 10000)
     assert code == 0 and f": {correct} / 10000 test images" in out, err
-    code, out, err = run(capsys, "predict", str(model), str(digits),
+    code, out, err = run_cli(capsys, "predict", str(model), str(digits),
                          "--invert", "no")
     assert code == 0, err
     rows = data.to_columns(np.load(digits)).T
@@ -357,7 +348,7 @@ def test_the_bad_file_helper_changes_nothing_by_itself(saved, tmp_path):
 def test_a_progress_bar_on_a_terminal_none_when_quiet(capsys, monkeypatch):
     pytest.importorskip("tqdm")
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
-    code, out, err = run(capsys, "train", *SMALL)
+    code, out, err = run_cli(capsys, "train", *SMALL)
     assert code == 0 and "epoch 1/2" in err and "epoch 2/2" in err
-    code, out, err = run(capsys, "train", *SMALL, "--quiet")
+    code, out, err = run_cli(capsys, "train", *SMALL, "--quiet")
     assert code == 0 and err == "" and len(out.splitlines()) == 1

@@ -16,18 +16,9 @@ import numpy as np
 import pytest
 
 import fastnet
-from fastnet import cli, core, network2, training
+from fastnet import core, network2, training
 from fastnet.model_file import load_model
-from support import Examples
-
-
-def run_cli(capsys, *argv):
-    try:
-        code = cli.main(list(argv))
-    except SystemExit as exit:
-        code = exit.code
-    out, err = capsys.readouterr()
-    return code, out, err
+from support import Examples, run_cli
 
 
 # ------------------------------------------------------------- memory
