@@ -339,49 +339,59 @@ def feedforward(net, X):
 
 
 # -- fastnet.conv_kernels: the convolutional network's kernels ----------------
+# Channels last: images (m, h, w, channels); patches one per row, columns
+# in (row, column, channel) order, rows in window-offset-major order for
+# ph x pw pools; the convolution and the pooled maps one column per map.
 
-def im2col(x, kh, kw, columns):
-    """``columns`` (channels * kh * kw, m * oh * ow) <- every ``kh`` x
-    ``kw`` patch of ``x`` (m, channels, h, w), one patch per column, row
-    ``(c * kh + p) * kw + q`` holding pixel (p, q) of channel c."""
+def by_window_offset(positions, ph, pw):
+    """``positions`` (m, oh, ow, k) as rows (ph * pw * windows, k): block
+    p * pw + q holds position (p, q) of every window, in window order."""
+    m, oh, ow, k = positions.shape
+    return positions.reshape(m, oh // ph, ph, ow // pw, pw, k).transpose(
+        2, 4, 0, 1, 3, 5).reshape(m * oh * ow, k)
+
+
+def im2col(x, kh, kw, ph, pw, columns):
+    """``columns`` <- every ``kh`` x ``kw`` patch of ``x`` (m, h, w,
+    channels), one patch per row, column ``(r * kw + q) * channels + c``
+    holding pixel (r, q) of channel c."""
     windows = np.lib.stride_tricks.sliding_window_view(x, (kh, kw),
-                                                       axis=(2, 3))
-    m, channels, oh, ow = windows.shape[:4]
-    columns[...] = windows.transpose(1, 4, 5, 0, 2, 3).reshape(
-        channels * kh * kw, m * oh * ow)
+                                                       axis=(1, 2))
+    m, oh, ow, channels = windows.shape[:4]
+    patches = windows.transpose(0, 1, 2, 4, 5, 3).reshape(m, oh, ow, -1)
+    columns[...] = by_window_offset(patches, ph, pw)
 
 
-def col2im(columns, kh, kw, x):
-    """``x`` <- the sum of each column put back on its patch: the adjoint
-    of ``im2col``, pixel by pixel."""
-    m, channels, h, w = x.shape
+def col2im(columns, kh, kw, ph, pw, x):
+    """``x`` <- the sum of each row of ``columns`` put back on its patch:
+    the adjoint of ``im2col``, pixel by pixel."""
+    m, h, w, channels = x.shape
     oh, ow = h - kh + 1, w - kw + 1
+    patches = columns.reshape(ph, pw, m, oh // ph, ow // pw, -1).transpose(
+        2, 3, 0, 4, 1, 5).reshape(m, oh, ow, kh, kw, channels)
     x[...] = 0
-    for c in range(channels):
-        for p in range(kh):
-            for q in range(kw):
-                row = columns[(c * kh + p) * kw + q].reshape(m, oh, ow)
-                x[:, c, p:p + oh, q:q + ow] += row
+    for r in range(kh):
+        for q in range(kw):
+            x[:, r:r + oh, q:q + ow, :] += patches[:, :, :, r, q, :]
 
 
-def max_pool(conv, oh, ow, ph, pw, pooled, argmax):
-    """``pooled`` <- each ``ph`` x ``pw`` window's maximum of ``conv``
-    (maps, m * oh * ow), ``argmax`` <- its column in ``conv`` (the first
-    maximum in row-major window order, as ``argmax`` finds it)."""
-    maps, m = pooled.shape[:2]
-    windows = conv.reshape(maps, m, oh // ph, ph, ow // pw, pw).transpose(
-        0, 1, 2, 4, 3, 5).reshape(maps, m, oh // ph, ow // pw, ph * pw)
-    position = windows.argmax(axis=-1)
-    p, q = np.divmod(position, pw)
-    _, n, a, b = np.indices(position.shape)
-    pooled[...] = windows.max(axis=-1)
-    argmax[...] = (n * oh + a * ph + p) * ow + b * pw + q
+def max_pool(conv, bias, z, argmax):
+    """``z`` (windows, maps) <- each window's maximum plus ``bias``,
+    ``argmax`` <- its offset in the window (the first maximum, as
+    ``argmax`` finds it)."""
+    blocks = conv.reshape(-1, *z.shape)
+    z[...] = blocks.max(axis=0) + bias
+    argmax[...] = blocks.argmax(axis=0)
 
 
 def unpool(delta, argmax, delta_conv):
-    """``delta_conv`` <- zero but at each window's maximum, which gets the
-    window's ``delta``."""
+    """``delta_conv`` <- zero but at each window's maximum, which gets
+    the window's ``delta``."""
     delta_conv[...] = 0
-    maps = delta.shape[0]
-    for f in range(maps):
-        delta_conv[f, argmax[f].ravel()] = delta[f].ravel()
+    windows, maps = np.indices(delta.shape)
+    delta_conv.reshape(-1, *delta.shape)[argmax, windows, maps] = delta
+
+
+def gradient_step(w, a, delta, alpha, beta):
+    """``w`` <- ``beta * w + alpha * a^T delta``."""
+    w[...] = beta * w + alpha * (a.T @ delta)

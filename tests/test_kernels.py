@@ -86,7 +86,7 @@ def compiled_kernels():
 def test_every_kernel_has_a_twin_and_a_test():
     names = compiled_kernels() + ["make_net"]
     assert {"train_batches", "backward_step", "sigmoid", "im2col",
-            "max_pool"} <= set(names)
+            "max_pool", "col2im"} <= set(names)
     for name in names:
         twin = getattr(naive, name, None)
         assert callable(twin), f"tests/naive.py has no twin {name}"
@@ -739,89 +739,124 @@ def test_column_forward_tolerance_catches_a_missing_bias():
 
 
 # -- The convolutional network's kernels (fastnet.conv_kernels) --------------
-# Copies and placements: exact.  col2im sums up to kh * kw overlapping
-# patches per pixel, in another order than its twin: the BLAS tolerance
-# (a patch position left out moves the sums by far more).
+# Copies, maxima and their positions: exact.  col2im sums up to kh * kw
+# overlapping patches per pixel, in another order than its twin: the BLAS
+# tolerance (a patch position left out moves the sums by far more).
 
-CONV_SHAPES = [  # (m, channels, h, w), (kh, kw), (ph, pw)
-    ((1, 1, 5, 5), (2, 2), (2, 2)), ((3, 2, 9, 8), (2, 3), (2, 3)),
-    ((2, 1, 28, 28), (5, 5), (2, 2)), ((2, 3, 12, 12), (5, 5), (2, 2))]
+CONV_SHAPES = [  # (m, h, w, channels), (kh, kw), (ph, pw)
+    ((1, 5, 5, 1), (2, 2), (2, 2)), ((3, 9, 8, 2), (2, 3), (2, 3)),
+    ((2, 28, 28, 1), (5, 5), (2, 2)), ((2, 12, 12, 3), (5, 5), (2, 2))]
 
 
-def patches(shape, kernel_shape, dtype, seed=30):
-    m, channels, h, w = shape
-    kh, kw = kernel_shape
-    x = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
-    columns = np.empty((channels * kh * kw, m * (h - kh + 1) * (w - kw + 1)),
-                       dtype)
-    return x, columns
+def conv_layer(shape, kernel_shape, pool, dtype, ties=False, maps=4,
+               seed=30):
+    """Everything a convolutional layer's kernels take, from random
+    images of ``shape`` (cropped so that the pools divide the
+    convolution, as network3 checks): a dict of x, columns, conv, bias,
+    z, argmax (from the compiled kernels), delta (a gradient with z) and
+    filters."""
+    (kh, kw), (ph, pw) = kernel_shape, pool
+    m, h, w, channels = shape
+    oh, ow = (h - kh + 1) // ph * ph, (w - kw + 1) // pw * pw
+    h, w = oh + kh - 1, ow + kw - 1
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((m, h, w, channels))
+    if ties:  # MNIST's blank background: many equal maxima
+        x = np.round(x)
+    x = x.astype(dtype)
+    taps = kh * kw * channels
+    columns = np.empty((m * oh * ow, taps), dtype)
+    conv_kernels.im2col(x, kh, kw, ph, pw, columns)
+    filters = rng.standard_normal((maps, taps)).astype(dtype)
+    conv = columns @ filters.T
+    if ties:
+        conv = np.round(conv)
+    windows = m * (oh // ph) * (ow // pw)
+    z = np.empty((windows, maps), dtype)
+    argmax = np.empty((windows, maps), np.int64)
+    bias = rng.standard_normal(maps).astype(dtype)
+    conv_kernels.max_pool(conv, bias, z, argmax)
+    delta = rng.standard_normal(z.shape).astype(dtype)
+    return dict(x=x, columns=columns, conv=conv, bias=bias, z=z,
+                argmax=argmax, delta=delta, filters=filters)
 
 
 @compares("im2col")
 @pytest.mark.parametrize("dtype", FLOATS)
-@pytest.mark.parametrize("shape, kernel_shape, _", CONV_SHAPES)
-def test_im2col(dtype, shape, kernel_shape, _):
-    x, columns = patches(shape, kernel_shape, dtype)
+@pytest.mark.parametrize("shape, kernel_shape, pool", CONV_SHAPES)
+def test_im2col(dtype, shape, kernel_shape, pool):
+    layer = conv_layer(shape, kernel_shape, pool, dtype)
     ours, theirs = in_place(conv_kernels.im2col, naive.im2col,
-                            [x, *kernel_shape, columns], 3)
+                            [layer["x"], *kernel_shape, *pool,
+                             layer["columns"]], 5)
+    np.testing.assert_array_equal(ours, theirs)
+
+
+@compares("max_pool")
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("shape, kernel_shape, pool", CONV_SHAPES)
+def test_max_pool(dtype, ties, shape, kernel_shape, pool):
+    layer = conv_layer(shape, kernel_shape, pool, dtype, ties)
+    arrays = [layer["conv"], layer["bias"], layer["z"], layer["argmax"]]
+    for written in (2, 3):  # the maxima plus bias, then where they are
+        ours, theirs = in_place(conv_kernels.max_pool, naive.max_pool,
+                                arrays, written)
+        np.testing.assert_array_equal(ours, theirs)
+
+
+@compares("unpool")
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("shape, kernel_shape, pool", CONV_SHAPES)
+def test_unpool(dtype, ties, shape, kernel_shape, pool):
+    layer = conv_layer(shape, kernel_shape, pool, dtype, ties)
+    delta_conv = np.full_like(layer["conv"], np.nan)   # all overwritten
+    ours, theirs = in_place(conv_kernels.unpool, naive.unpool,
+                            [layer["delta"], layer["argmax"], delta_conv], 2)
     np.testing.assert_array_equal(ours, theirs)
 
 
 @compares("col2im")
 @pytest.mark.parametrize("dtype", FLOATS)
-@pytest.mark.parametrize("shape, kernel_shape, _", CONV_SHAPES)
-def test_col2im(dtype, shape, kernel_shape, _):
-    x, columns = patches(shape, kernel_shape, dtype)
-    columns[...] = np.random.default_rng(31).standard_normal(columns.shape)
+@pytest.mark.parametrize("shape, kernel_shape, pool", CONV_SHAPES)
+def test_col2im(dtype, shape, kernel_shape, pool):
+    layer = conv_layer(shape, kernel_shape, pool, dtype)
+    columns = np.random.default_rng(31).standard_normal(
+        layer["columns"].shape).astype(dtype)
+    x = np.full_like(layer["x"], np.nan)   # all overwritten
     ours, theirs = in_place(conv_kernels.col2im, naive.col2im,
-                            [columns, *kernel_shape, x], 3)
+                            [columns, *kernel_shape, *pool, x], 5)
     assert relative_error(ours, theirs) <= SUM_RTOL[dtype]
 
 
 def test_col2im_tolerance_catches_a_patch_position_left_out():
-    x, columns = patches((2, 3, 12, 12), (5, 5), np.float64)
-    columns[...] = np.random.default_rng(31).standard_normal(columns.shape)
-    ours, wrong = np.empty_like(x), np.empty_like(x)
-    conv_kernels.col2im(columns, 5, 5, ours)
+    layer = conv_layer((2, 12, 12, 3), (5, 5), (2, 2), np.float64)
+    columns = np.random.default_rng(31).standard_normal(
+        layer["columns"].shape)
+    ours, wrong = np.empty_like(layer["x"]), np.empty_like(layer["x"])
+    conv_kernels.col2im(columns, 5, 5, 2, 2, ours)
     skipped = columns.copy()
-    skipped[12] = 0   # one filter position of channel 0 forgotten
-    naive.col2im(skipped, 5, 5, wrong)
+    skipped[:, 12] = 0   # one filter tap forgotten
+    naive.col2im(skipped, 5, 5, 2, 2, wrong)
     assert relative_error(ours, wrong) > 1e3 * SUM_RTOL[np.float64]
 
 
-def conv_output(shape, kernel_shape, dtype, seed=32, ties=False):
-    """A convolution's output (maps, m * oh * ow) and its oh, ow."""
-    m, _, h, w = shape
-    oh, ow = h - kernel_shape[0] + 1, w - kernel_shape[1] + 1
-    rng = np.random.default_rng(seed)
-    conv = rng.standard_normal((4, m * oh * ow))
-    if ties:  # MNIST's blank background: many equal maxima
-        conv = np.round(conv)
-    return conv.astype(dtype), oh, ow
-
-
-@compares("max_pool", "unpool")
+@compares("gradient_step")
 @pytest.mark.parametrize("dtype", FLOATS)
-@pytest.mark.parametrize("ties", [False, True])
-@pytest.mark.parametrize("shape, kernel_shape, pool", CONV_SHAPES)
-def test_max_pool_and_unpool(dtype, ties, shape, kernel_shape, pool):
-    conv, oh, ow = conv_output(shape, kernel_shape, dtype, ties=ties)
-    ph, pw = pool
-    oh, ow = oh - oh % ph, ow - ow % pw   # pools divide, as network3 checks
-    conv = conv[:, :shape[0] * oh * ow]
-    pooled = np.empty((4, shape[0], oh // ph, ow // pw), dtype)
-    argmax = np.empty(pooled.shape, np.int64)
-    arrays = [conv, oh, ow, ph, pw, pooled, argmax]
-    for written in (5, 6):  # the maxima, then where they are
-        ours, theirs = in_place(conv_kernels.max_pool, naive.max_pool,
-                                arrays, written)
-        np.testing.assert_array_equal(ours, theirs)
-    argmax = ours
-    delta = np.random.default_rng(33).standard_normal(pooled.shape)
-    delta = delta.astype(dtype)
-    back, twin_back = in_place(conv_kernels.unpool, naive.unpool,
-                               [delta, argmax, np.empty_like(conv)], 2)
-    np.testing.assert_array_equal(back, twin_back)
+@pytest.mark.parametrize("m, n_in, n_out", [(1, 1, 1), (10, 2880, 100),
+                                            (7, 30, 10)])
+@pytest.mark.parametrize("beta", [1.0, 0.999])
+def test_gradient_step(dtype, m, n_in, n_out, beta):
+    rng = np.random.default_rng(34)
+    w, a, delta = (rng.standard_normal(shape).astype(dtype) for shape in
+                   [(n_in, n_out), (m, n_in), (m, n_out)])
+    ours, theirs = in_place(conv_kernels.gradient_step, naive.gradient_step,
+                            [w, a, delta, -0.5, beta], 0)
+    # m products per entry after w's own term: the BLAS tolerance; the
+    # step itself is far larger (a step left out would be caught)
+    assert relative_error(ours, theirs) <= SUM_RTOL[dtype]
+    assert relative_error(ours, w) > 1e3 * SUM_RTOL[dtype]
 
 
 # -- The tolerances catch real mistakes ---------------------------------------

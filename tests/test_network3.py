@@ -31,7 +31,6 @@ import io
 import numpy as np
 import pytest
 
-from fastnet import conv_kernels
 from fastnet import network3 as fast
 from fastnet.reference import network3 as oracle
 from support import relative_error
@@ -172,88 +171,6 @@ def test_oracle_pooling_takes_window_maxima_and_first_position():
         delta, [[[0., 7., 9., 0.], [0., 0., 0., 0.]]])
 
 
-#### The compiled kernels against plain NumPy twins
-def im2col_twin(x, kh, kw):
-    windows = np.lib.stride_tricks.sliding_window_view(x, (kh, kw),
-                                                       axis=(2, 3))
-    m, channels, oh, ow = windows.shape[:4]
-    return windows.transpose(1, 4, 5, 0, 2, 3).reshape(
-        channels * kh * kw, m * oh * ow)
-
-
-def max_pool_twin(conv, m, oh, ow, ph, pw):
-    maps = len(conv)
-    windows = conv.reshape(maps, m, oh // ph, ph, ow // pw, pw).transpose(
-        0, 1, 2, 4, 3, 5).reshape(maps, m, oh // ph, ow // pw, ph * pw)
-    position = windows.argmax(axis=-1)
-    p, q = np.divmod(position, pw)
-    _, n, a, b = np.indices(position.shape)
-    columns = (n * oh + a * ph + p) * ow + b * pw + q
-    return windows.max(axis=-1), columns
-
-
-def im2col(x, kh, kw):
-    m, channels, h, w = x.shape
-    columns = np.empty((channels * kh * kw, m * (h - kh + 1) * (w - kw + 1)),
-                       dtype=x.dtype)
-    conv_kernels.im2col(x, kh, kw, columns)
-    return columns
-
-
-def col2im(columns, x_shape, kh, kw):
-    x = np.empty(x_shape, dtype=columns.dtype)
-    conv_kernels.col2im(columns, kh, kw, x)
-    return x
-
-
-def max_pool(conv, m, oh, ow, ph, pw):
-    pooled = np.empty((len(conv), m, oh // ph, ow // pw), dtype=conv.dtype)
-    argmax = np.empty(pooled.shape, dtype=np.int64)
-    conv_kernels.max_pool(conv, oh, ow, ph, pw, pooled, argmax)
-    return pooled, argmax
-
-
-def unpool(delta, argmax, positions):
-    delta_conv = np.empty((len(delta), positions), dtype=delta.dtype)
-    conv_kernels.unpool(delta, argmax, delta_conv)
-    return delta_conv
-
-
-def test_kernels_compile_for_both_precisions():
-    conv_kernels.warm_up()
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_im2col_and_its_adjoint(dtype):
-    rng = np.random.default_rng(0)
-    x = rng.random((3, 2, 6, 5)).astype(dtype)
-    columns = im2col(x, 3, 2)
-    np.testing.assert_array_equal(columns, im2col_twin(x, 3, 2))
-    # col2im is the adjoint: <im2col(x), c> == <x, col2im(c)>
-    c = rng.random(columns.shape)
-    back = col2im(c, x.shape, 3, 2)
-    assert np.isclose(np.sum(im2col_twin(x.astype(float), 3, 2) * c),
-                      np.sum(x * back), rtol=1e-12)
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_max_pool_and_unpool_against_twin(dtype):
-    rng = np.random.default_rng(0)
-    m, oh, ow, ph, pw = 2, 4, 6, 2, 3
-    conv = rng.integers(0, 3, (5, m * oh * ow)).astype(dtype)  # many ties
-    pooled, columns = max_pool(conv, m, oh, ow, ph, pw)
-    expected_pooled, expected_columns = max_pool_twin(conv, m, oh, ow, ph,
-                                                      pw)
-    np.testing.assert_array_equal(pooled, expected_pooled)
-    np.testing.assert_array_equal(columns, expected_columns)
-    delta = rng.random(pooled.shape).astype(dtype)
-    delta_conv = unpool(delta, columns, conv.shape[1])
-    expected = np.zeros_like(conv)
-    np.put_along_axis(expected, expected_columns.reshape(5, -1),
-                      delta.reshape(5, -1), axis=1)
-    np.testing.assert_array_equal(delta_conv, expected)
-
-
 #### Fast against oracle: forward, each layer's gradient, SGD
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_forward_equals_oracle(activation):
@@ -302,8 +219,8 @@ def test_float32_tolerance_catches_an_unflipped_filter(monkeypatch):
     place of Theano's convolution."""
     reference, net = twins(conv_spec(), dtype="float32")
     x, _ = examples(M)
-    monkeypatch.setattr(fast, "_flipped_matrix",
-                        lambda w: np.ascontiguousarray(w).reshape(len(w), -1))
+    monkeypatch.setattr(fast, "_filter_rows", lambda w: np.ascontiguousarray(
+        w.transpose(0, 2, 3, 1)).reshape(len(w), -1))
     expected = np.array([reference.feedforward(row) for row in x])
     assert relative_error(net.feedforward(x), expected) > FLOAT32_RTOL
 
