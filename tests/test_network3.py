@@ -236,6 +236,28 @@ def test_one_sgd_step_equals_oracle(lmbda):
         assert relative_error(f.b, r.b) <= ORACLE_RTOL
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_step_equals_backprops_gradient_step(dtype):
+    """update_mini_batch steps each layer inside the backward pass (fully
+    connected layers in one BLAS call); the same step as backprop's
+    gradients applied afterwards, also for weights that are not
+    C-contiguous (which take NumPy's route)."""
+    _, net = twins(conv_spec("ReLU"), dtype=dtype)
+    _, other = twins(conv_spec("ReLU"), dtype=dtype)
+    other.layers[1].w = np.asfortranarray(other.layers[1].w)
+    x, y = examples(M, seed=4)
+    nabla_w, nabla_b = net.backprop(x, y)
+    expected = [(layer.w * (1 - 0.5 * 0.1) - 0.5 * nw, layer.b - 0.5 * nb)
+                for layer, nw, nb in zip(net.layers, nabla_w, nabla_b)]
+    net.update_mini_batch(x, y, 0.5, 0.7, 7)
+    other.update_mini_batch(x, y, 0.5, 0.7, 7)
+    tolerance = FLOAT32_RTOL if dtype == "float32" else ORACLE_RTOL
+    for stepped in (net, other):
+        for layer, (w, b) in zip(stepped.layers, expected):
+            assert relative_error(layer.w, w) <= tolerance
+            assert relative_error(layer.b, b) <= tolerance
+
+
 @pytest.mark.parametrize("p_dropout", [0.0, 0.3])
 def test_sgd_epochs_equal_oracle_and_print_network3s_lines(p_dropout):
     reference, net = twins(conv_spec("sigmoid", p_dropout))
