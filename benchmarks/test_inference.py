@@ -2,9 +2,10 @@
 one call on a single image (validation and packing, no real work).
 
 Both precisions, [784, 30, 10] and [784, 100, 10], beside the same
-forward pass written in plain NumPy (a matrix product per layer); each
-benchmark's ``extra_info`` gives the floor: the pass's matrix-product
-FLOPs at this machine's large-product rate on one core.
+forward pass written in plain NumPy (a matrix product per layer) and in
+JAX (``jit``-compiled, compile not timed; skipped when JAX is not
+installed); each benchmark's ``extra_info`` gives the floor: the pass's
+matrix-product FLOPs at this machine's large-product rate on one core.
 """
 
 import numpy as np
@@ -36,11 +37,15 @@ def forward_flops(sizes, samples):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("sizes", NETWORKS,
                          ids=lambda sizes: "-".join(map(str, sizes)))
-@pytest.mark.parametrize("implementation", ["fastnet", "numpy"])
+@pytest.mark.parametrize("implementation", ["fastnet", "numpy", "jax"])
 def test_score_test_set(benchmark, rates, mnist_test, implementation, sizes,
                         dtype):
-    X, labels = mnist_test
+    if implementation == "jax":
+        jax = pytest.importorskip("jax")   # before timing: no empty result
+        jax.config.update("jax_enable_x64", dtype == "float64")
     network = trained(sizes, dtype, mnist_test)
+    X, labels = mnist_test
+    X = X.astype(dtype)   # every implementation gets its own precision
     benchmark.group = f"score 10,000 images, {list(sizes)} {dtype}"
     floor = forward_flops(sizes, X.shape[1]) / rates[dtype, "1 core"]
     benchmark.extra_info.update(floor_seconds=floor, dtype=dtype)
@@ -49,13 +54,35 @@ def test_score_test_set(benchmark, rates, mnist_test, implementation, sizes,
         return
     weights = [w.astype(dtype) for w in network.weights]
     biases = [b.astype(dtype) for b in network.biases]
+    if implementation == "jax":
+        benchmark(jax_scorer(jax, weights, biases, X, labels))
+        return
 
     def numpy_score():
-        a = X.astype(dtype, copy=False)
+        a = X
         for w, b in zip(weights, biases):
             a = 1 / (1 + np.exp(-(w @ a + b)))
         return float(np.mean(np.argmax(a, axis=0) == labels))
     benchmark(numpy_score)
+
+
+def jax_scorer(jax, weights, biases, X, labels):
+    """The same score as one compiled JAX function of the data already on
+    its device, compiled here."""
+    jnp = jax.numpy
+    params = [(jnp.asarray(w), jnp.asarray(b))
+              for w, b in zip(weights, biases)]
+    X, labels = jnp.asarray(X), jnp.asarray(labels)
+
+    @jax.jit
+    def score(params, X, labels):
+        a = X
+        for w, b in params:
+            a = jax.nn.sigmoid(w @ a + b)
+        return jnp.mean(jnp.argmax(a, axis=0) == labels)
+
+    jax.block_until_ready(score(params, X, labels))   # compile
+    return lambda: float(score(params, X, labels))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -645,12 +645,13 @@ class ArrayNetwork:
     def predict(self, X):
         """Most likely class of each column of ``X`` (n_in, m): an ``(m,)``
         integer array."""
-        return self._predict(check.sample_matrix("X", X, self.sizes[0]))
+        return self._predict(check.sample_matrix("X", X, self.sizes[0],
+                                                 finite=False))
 
     def score(self, X, y):
         """Fraction of the columns of ``X`` classified as ``y`` says
         (integer labels, or one-hot columns)."""
-        X = check.sample_matrix("X", X, self.sizes[0])
+        X = check.sample_matrix("X", X, self.sizes[0], finite=False)
         labels = check.class_labels("y", y, X.shape[1], self.sizes[-1])
         return float(np.mean(self._predict(X) == labels))
 
@@ -735,8 +736,18 @@ class ArrayNetwork:
         return threads.feedforward(parameters.net, X)
 
     def _predict(self, X):
-        """``predict`` for an already checked ``X``."""
+        """``predict`` for an ``X`` checked but for NaN and infinity: the
+        compiled forward pass over the columns where they lie finds
+        those in the first layer's products (a non-finite input makes
+        every one of them non-finite) instead of a pass of its own over
+        ``X``; then ``X`` is checked to name the column, or, finite after
+        all, takes the usual route."""
         parameters = self._parameters()
+        if not self._overrides("feedforward"):
+            classes, finite = threads.classify_columns(parameters, X)
+            if finite:
+                return classes
+        check.finite_columns("X", X)
         return self._classes(parameters,
                              check.input_rows(X, parameters.dtype))
 

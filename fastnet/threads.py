@@ -7,6 +7,11 @@ with one thread.  So BLAS runs on one thread (``blas.single_threaded``)
 and the samples are cut into one contiguous share per core, each fed
 through the compiled kernel (which releases the GIL) on a thread of its
 own.  A busy core then only delays its share; nothing spins.
+
+``classify_columns`` does the same for ``predict`` and ``score``, on the
+caller's samples-as-columns matrix where it lies: no transposed copy, and
+no separate pass to look for NaN and infinity (the first layer's products
+show them).
 """
 
 import atexit
@@ -61,3 +66,54 @@ def feedforward(net, X):
             lambda share: kernels.feedforward(
                 net, X[bounds[share]:bounds[share + 1]]), range(shares)))
     return np.concatenate(parts)
+
+
+#: Columns per block in ``classify_columns``: a block's activations stay
+#: in the core's own cache.
+COLUMNS_PER_BLOCK = 1024
+
+
+def classify_columns(parameters, X):
+    """``(classes, finite)``: the most activated output neuron of each
+    column of ``X`` (n_in, m) under ``parameters`` (a
+    ``core.Parameters``), and whether every first-layer product was
+    finite (a NaN or infinity in a column makes all of that column's
+    products non-finite, so this checks the input without a pass of its
+    own).  The columns are read where they lie, one block at a time
+    (converted block by block when their dtype differs), one share of
+    them per core as in ``feedforward``."""
+    m = X.shape[1]
+    classes = np.empty(m, np.intp)
+    shares = max(1, min(cores(), m // ROWS_PER_THREAD))
+    bounds = np.linspace(0, m, shares + 1).astype(int)
+
+    def share(k):
+        return _classify(parameters, X, bounds[k], bounds[k + 1], classes)
+    if shares == 1:
+        with single_threaded_for(m):
+            return classes, share(0)
+    with single_threaded():
+        return classes, all(list(_executor(shares).map(share,
+                                                        range(shares))))
+
+
+def _classify(parameters, X, start, stop, classes):
+    """``classify_columns`` for the columns ``start .. stop-1``, writing
+    ``classes``; whether the first layer's products were finite."""
+    finite = True
+    biases = [b.ravel() for b in parameters.biases]
+    # Overflowing products are told apart from bad input by the caller.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for first in range(start, stop, COLUMNS_PER_BLOCK):
+            last = min(first + COLUMNS_PER_BLOCK, stop)
+            a = X[:, first:last]   # (n_in, columns): BLAS reads it in place
+            if a.dtype != parameters.dtype:
+                a = a.astype(parameters.dtype)
+            for l, (w, b) in enumerate(zip(parameters.weights, biases)):
+                z = w @ a   # (n_out, columns): dgemm's faster way round
+                if l == 0 and not np.isfinite(z).all():
+                    finite = False
+                kernels.activate(z.T, b)   # as training's forward pass
+                a = z
+            classes[first:last] = np.argmax(a, axis=0)
+    return finite

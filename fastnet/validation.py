@@ -228,13 +228,14 @@ def nonfinite_column(name):
     return ValueError(f"{name} contains NaN or infinity (first in column 0)")
 
 
-def sample_matrix(name, a, n_features):
+def sample_matrix(name, a, n_features, finite=True):
     """An ``(n_features, m)`` array of samples as columns, checked: two
-    dimensions, a numeric dtype, the right number of rows, no NaN or inf,
-    at least one sample."""
+    dimensions, a numeric dtype, the right number of rows, no NaN or inf
+    (unless ``finite`` is False: the caller checks that itself, with
+    ``finite_columns`` at the latest), at least one sample."""
     if type(a) is np.ndarray and a.ndim == 2 and a.dtype.kind == "f" and \
             a.shape[0] == n_features and a.shape[1] > 0 and \
-            math.isfinite(a.sum()):
+            (not finite or math.isfinite(a.sum())):
         return a  # the common case, checked in a microsecond
     if not isinstance(a, np.ndarray):
         try:
@@ -261,8 +262,15 @@ def sample_matrix(name, a, n_features):
                          f"{n_features} rows (one sample per column){hint}")
     if a.shape[1] == 0:
         raise ValueError(f"{name} holds no samples (shape {a.shape})")
-    _check_finite(name, a, axis=0, what="column")
+    if finite:
+        finite_columns(name, a)
     return a
+
+
+def finite_columns(name, a):
+    """Raise ``ValueError`` naming the first column of ``a`` that holds
+    NaN or infinity, if any."""
+    _check_finite(name, a, axis=0, what="column")
 
 
 def as_rows(columns, dtype):

@@ -150,3 +150,69 @@ def test_batch_larger_than_data_is_one_batch(batch):
     net = fastnet.Network([4, 3, 2], seed=0)
     net.fit(data.X.T, data.labels, epochs=1, mini_batch_size=batch)
     assert np.isfinite(net.weights[0]).all()
+
+
+# -- predict and score read the columns where they lie -------------------------
+
+
+def columns_and_network(dtype, m, seed=50):
+    rng = np.random.default_rng(seed)
+    net = fastnet.Network([12, 9, 4], seed=seed)
+    if dtype == "float32":
+        net.weights = [w.astype(np.float32) for w in net.weights]
+        net.biases = [b.astype(np.float32) for b in net.biases]
+    return net, rng.standard_normal((12, m))
+
+
+@pytest.mark.parametrize("network_dtype", ["float64", "float32"])
+@pytest.mark.parametrize("input_dtype", [np.float64, np.float32])
+def test_predict_on_columns_equals_the_oracles_classes(network_dtype,
+                                                        input_dtype):
+    """Over several blocks and both threads' shares: the classes of the
+    per-sample oracle (argmax of its output; random weights leave no
+    near-ties at this size, which the margin check below confirms)."""
+    from fastnet.reference import Network as Oracle
+    net, X = columns_and_network(network_dtype,
+                                 2 * threads_rows() + 3 * 1024 + 5)
+    X = X.astype(input_dtype)
+    oracle = Oracle([12, 9, 4])
+    oracle.weights = [w.astype(np.float64) for w in net.weights]
+    oracle.biases = [b.astype(np.float64) for b in net.biases]
+    outputs = np.hstack([oracle.feedforward(X[:, k:k + 1].astype(float))
+                         for k in range(X.shape[1])])
+    top2 = np.sort(outputs, axis=0)[-2:]
+    assert np.min(top2[1] - top2[0]) > 1e-5   # no class decided by rounding
+    np.testing.assert_array_equal(net.predict(X), np.argmax(outputs, axis=0))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("column", [0, 1500, -1])
+def test_predict_and_score_name_the_first_nonfinite_column(bad, column):
+    net, X = columns_and_network("float64", 2 * threads_rows() + 9)
+    X[3, column] = bad
+    X[7, -1] = bad
+    first = column % X.shape[1]
+    labels = np.zeros(X.shape[1], int)
+    for call in (lambda: net.predict(X), lambda: net.score(X, labels)):
+        with pytest.raises(ValueError, match=rf"X contains NaN or infinity "
+                                             rf"\(first in column {first}\)"):
+            call()
+
+
+def test_products_too_large_for_the_dtype_are_not_mistaken_for_bad_input():
+    """A finite input whose first-layer products overflow (1e300 * 1e300)
+    is classified as before, not refused."""
+    net, X = columns_and_network("float64", 40)
+    X[:, 5] = 1e300
+    net.weights[0][...] = 1e300
+    classes = net.predict(X)
+    assert classes.shape == (40,)
+    rows = np.ascontiguousarray(X.T)
+    np.testing.assert_array_equal(
+        classes, np.argmax(net._outputs(net._parameters(), rows), axis=1))
+
+
+def threads_rows():
+    """Columns per thread share of predict's forward pass."""
+    from fastnet import threads
+    return threads.ROWS_PER_THREAD
