@@ -20,8 +20,8 @@ import sys
 
 import numpy as np
 
-from . import __version__, arguments, bench, conv_training, core, costs, \
-    data, files, network3, training
+from . import __version__, arguments, bench, conv_models, conv_training, \
+    core, costs, data, files, network3, training
 from . import images as images_io
 from . import validation as check
 from .files import FileFormatError, atomic_write
@@ -297,7 +297,7 @@ def _add_train(commands):
                             "Nielsen's headline run) and report test "
                             "accuracy per epoch")
     defaults = training.Settings()
-    p.add_argument("--net", choices=("fc",) + tuple(network3.PRESETS),
+    p.add_argument("--net", choices=("fc",) + tuple(conv_models.PRESETS),
                    default="fc",
                    help="fc: a fully connected network of --sizes "
                    "(chapters 1-3, the default); or one of the book's "
@@ -305,7 +305,7 @@ def _add_train(commands):
                    "unless --epochs, --eta, --lmbda, --mini-batch-size or "
                    "--dtype say otherwise: " + "; ".join(
                        f"{name}: {preset.description}"
-                       for name, preset in network3.PRESETS.items()))
+                       for name, preset in conv_models.PRESETS.items()))
     p.add_argument("--sizes", type=arguments.sizes, action=_Given,
                    default=list(defaults.sizes),
                    help="layer sizes, input first (default 784,30,10)")

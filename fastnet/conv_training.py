@@ -1,7 +1,7 @@
 """One training run of a chapter 6 network, as ``fastnet train --net NAME``
 describes it.
 
-The networks are ``fastnet.network3.PRESETS``, the book's chapter 6
+The networks are ``fastnet.conv_models.PRESETS``, the book's chapter 6
 table; a run trains one with the book's settings unless told otherwise,
 on Nielsen's split (the first 50,000 training images, expanded to
 250,000 by one-pixel shifts where the book did; the last 10,000 to
@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from . import __version__, data, network3, training
+from . import __version__, conv_models, data, network3, training
 from . import validation as check
 
 
@@ -42,14 +42,14 @@ class ConvSettings:
 
     @property
     def preset(self):
-        return network3.PRESETS[self.net]
+        return conv_models.PRESETS[self.net]
 
     def checked(self):
         """These settings checked, the preset's values filled in; a
         ``ValueError`` or ``TypeError`` naming the field otherwise."""
-        training._choice("net", self.net, tuple(network3.PRESETS))
+        training._choice("net", self.net, tuple(conv_models.PRESETS))
         data.dataset_info(self.dataset)
-        preset = network3.PRESETS[self.net]
+        preset = conv_models.PRESETS[self.net]
         limit = data.TRAINING_SIZE if self.limit is None else \
             check.check_count("limit", self.limit, 1)
         if limit > data.TRAINING_SIZE:

@@ -18,11 +18,11 @@ Face ``"network3"`` (``fastnet.network3.Network``, chapter 6's layers) has
 no ``cost`` or ``sizes`` but:
 
 - ``layers``: a JSON object as a string, ``{"mini_batch_size": m,
-  "layers": [...]}``, each layer as ``network3.describe_layers`` gives it
+  "layers": [...]}``, each layer as ``conv_models.describe_layers`` gives it
   (``kind``, ``n_in``, ``n_out``, ``p_dropout``, ``activation``, and
   ``filter_shape``, ``image_shape``, ``poolsize`` for a conv layer)
 - ``w_<j>`` and ``b_<j>``: layer ``j``'s weights and biases, shaped as
-  ``network3.parameter_shapes`` says, float32 or float64 (all the same).
+  ``conv_models.parameter_shapes`` says, float32 or float64 (all the same).
 
 ``save_model`` writes to a temporary file beside the target and renames
 it, so a model file is either complete or absent.  Version 1 files (no
@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import costs, data, files, network, network2, network3
+from . import conv_models, costs, data, files, network, network2, network3
 from .book import network as book_network
 from .files import FileFormatError, atomic_write
 from .validation import check_memory, check_network_memory, check_sizes
@@ -87,7 +87,7 @@ def save_model(network, path, metadata=None):
 def _save_network3(network, path, metadata):
     """``save_model`` for a ``network3.Network``."""
     layers = {"mini_batch_size": network.mini_batch_size,
-              "layers": network3.describe_layers(network.layers)}
+              "layers": conv_models.describe_layers(network.layers)}
     arrays = {"format": np.array(FORMAT), "version": np.array(VERSION),
               "face": np.array(NETWORK3),
               "layers": np.array(json.dumps(layers)),
@@ -193,8 +193,8 @@ def _load_network3(read):
                 read.fail(f"{key} holds NaN or infinite values")
             params.append(value)
     try:
-        return network3.from_description(description, params,
-                                         mini_batch_size, dtype)
+        return conv_models.from_description(description, params,
+                                            mini_batch_size, dtype)
     except (TypeError, ValueError) as error:
         read.fail(f"layers: {error}")
 
@@ -309,7 +309,7 @@ class _Reader:
             self.fail(f"layers: mini_batch_size must be a positive "
                       f"integer; got {str(m)[:40]}")
         try:
-            shapes = network3.parameter_shapes(layers["layers"])
+            shapes = conv_models.parameter_shapes(layers["layers"])
         except ValueError as error:
             self.fail(f"layers: {error}")
         return m, layers["layers"], shapes

@@ -38,10 +38,15 @@ TypeError naming the layer and the numbers that do not match; pool sizes
 must divide the convolution's output (network3 silently drops the
 remainder), and an activation function needs its derivative as ``.prime``
 (there is no automatic differentiation).
+
+This module is the face a script imports.  Behind it: the compiled loops
+in ``fastnet.conv_kernels``; the input checks in ``fastnet.validation``;
+the book's networks by name (``PRESETS``) and networks as descriptions
+for model files in ``fastnet.conv_models``, whose names this module also
+answers for.
 """
 
 import contextlib
-import dataclasses
 import functools
 import numbers
 import time
@@ -49,11 +54,32 @@ import time
 import numpy as np
 
 from . import conv_kernels, mnist_loader
+from . import validation as check
 
 __all__ = ["Network", "ConvPoolLayer", "FullyConnectedLayer", "SoftmaxLayer",
            "sigmoid", "tanh", "ReLU", "linear", "load_data_shared",
            "expand_mnist", "size", "single_threaded_blas", "PRESETS",
            "ACTIVATIONS"]
+
+#: Names whose home is ``fastnet.conv_models``, answered here too and
+#: loaded on first use: that module builds on this one, so importing it
+#: from here at load time would be a cycle.
+_FROM_CONV_MODELS = ("PRESETS", "Preset", "describe_layers",
+                     "parameter_shapes", "from_description")
+
+
+def __getattr__(name):
+    """A name of ``_FROM_CONV_MODELS``, kept here once looked up."""
+    if name in _FROM_CONV_MODELS:
+        from . import conv_models
+        value = globals()[name] = getattr(conv_models, name)
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_FROM_CONV_MODELS))
+
 
 #: Examples per forward pass when predicting: small enough that a
 #: conv layer's unrolled patches stay in cache (25 measured faster than
@@ -90,6 +116,11 @@ tanh.prime = lambda z: 1 - np.tanh(z) ** 2
 ReLU.prime = lambda z: (z >= 0).astype(z.dtype)   # 1 at 0, as Theano's
 linear.prime = lambda z: np.ones_like(z)
 
+#: The activation functions a saved network may name (see
+#: ``fastnet.conv_models``).
+ACTIVATIONS = {"sigmoid": sigmoid, "tanh": tanh, "ReLU": ReLU,
+               "linear": linear}
+
 
 def derivative(activation_fn, z, a):
     """A fresh array of ``activation_fn.prime(z)``, from the activation
@@ -112,7 +143,7 @@ def load_data_shared(filename=None, dtype="float32"):
     y (n,) int64)``, pixels as byte / 256.  ``filename``: None for
     fastnet's MNIST files, or what ``fastnet.mnist_loader.load_data``
     takes (a folder of IDX files, or Nielsen's ``mnist.pkl.gz``)."""
-    dtype = _float_dtype(dtype)
+    dtype = check.float_dtype(dtype)
     return [(np.asarray(X, dtype=dtype), np.asarray(y, dtype=np.int64))
             for X, y in mnist_loader.load_data(filename)]
 
@@ -208,8 +239,8 @@ class Network:
         weights are converted to ``dtype`` ("float32" or "float64").
         ``seed`` seeds ``self.rng``, which draws the dropout masks (and
         the shuffles, when asked for)."""
-        dtype = _float_dtype(dtype)
-        _check_layers(layers, mini_batch_size)
+        dtype = check.float_dtype(dtype)
+        check.check_layers(layers, mini_batch_size)
         self.layers = list(layers)
         self.mini_batch_size = mini_batch_size
         self.dtype = dtype
@@ -246,9 +277,9 @@ class Network:
         validation_data = self._checked("validation_data", validation_data)
         if test_data is not None:
             test_data = self._checked("test_data", test_data)
-        _check_training_options(epochs, mini_batch_size,
-                                self.mini_batch_size, eta, lmbda)
-        _check_parameters(self.layers, self.dtype)
+        check.check_training_options(epochs, mini_batch_size,
+                                     self.mini_batch_size, eta, lmbda)
+        check.check_parameters(self.layers, self.dtype)
         if on_epoch is not None and not callable(on_epoch):
             raise TypeError(f"on_epoch must be callable; got {on_epoch!r}")
         report = _Report(verbose, on_epoch, progress)
@@ -260,8 +291,8 @@ class Network:
                 self._mini_batch_predictions, test_data[0])
 
     def _checked(self, name, data):
-        return _check_data(name, data, self.layers[0],
-                           self.layers[-1].n_out, self.mini_batch_size)
+        return check.check_data(name, data, self.layers[0],
+                                self.layers[-1].n_out, self.mini_batch_size)
 
     def _mini_batch_predictions(self, x, i):
         """The predicted digits of mini-batch ``i`` of ``x``."""
@@ -375,7 +406,7 @@ class Network:
         computed ``EVALUATION_CHUNK`` rows at a time: memory is bounded
         for any number of examples, and BLAS runs on one thread (the
         products are small, as in ``SGD``)."""
-        x = _check_inputs(x, self.layers[0])
+        x = check.check_inputs(x, self.layers[0])
         outputs = np.empty((len(x), self.layers[-1].n_out), dtype=self.dtype)
         with single_threaded_blas():
             for i in range(0, len(x), EVALUATION_CHUNK):
@@ -437,13 +468,13 @@ class ConvPoolLayer(_Buffered):
         maps, image height, image width); ``poolsize``: (height, width).
         Weights from N(0, 1/n_out) with n_out = filters * filter area //
         pool area, biases from N(0, 1), drawn with ``np.random.normal``."""
-        self.filter_shape = _int_tuple("filter_shape", filter_shape, 4)
-        self.image_shape = _int_tuple("image_shape", image_shape, 4)
-        self.poolsize = _int_tuple("poolsize", poolsize, 2)
-        self.activation_fn = _check_activation(activation_fn)
+        self.filter_shape = check.int_tuple("filter_shape", filter_shape, 4)
+        self.image_shape = check.int_tuple("image_shape", image_shape, 4)
+        self.poolsize = check.int_tuple("poolsize", poolsize, 2)
+        self.activation_fn = check.check_activation(activation_fn)
         self.p_dropout = 0.0   # no dropout in convolutional layers
-        self.conv_shape = _conv_shape(self.filter_shape, self.image_shape,
-                                      self.poolsize)
+        self.conv_shape = check.conv_shape(self.filter_shape,
+                                           self.image_shape, self.poolsize)
         n_out = (self.filter_shape[0] * np.prod(self.filter_shape[2:])
                  // np.prod(self.poolsize))   # Python 2's division
         if n_out < 1:
@@ -538,14 +569,14 @@ class FullyConnectedLayer(_Buffered):
         """Weights from N(0, 1/n_out), then biases from N(0, 1), drawn
         with ``np.random.normal``."""
         self._set_sizes(n_in, n_out, p_dropout)
-        self.activation_fn = _check_activation(activation_fn)
+        self.activation_fn = check.check_activation(activation_fn)
         self.w = np.random.normal(loc=0.0, scale=np.sqrt(1.0 / n_out),
                                   size=(n_in, n_out))
         self.b = np.random.normal(loc=0.0, scale=1.0, size=(n_out,))
 
     def _set_sizes(self, n_in, n_out, p_dropout):
-        self.n_in = _positive_int("n_in", n_in)
-        self.n_out = _positive_int("n_out", n_out)
+        self.n_in = check.positive_int("n_in", n_in)
+        self.n_out = check.positive_int("n_out", n_out)
         if (not isinstance(p_dropout, numbers.Real)
                 or not 0 <= p_dropout < 1):
             raise ValueError(f"p_dropout must be a number in [0, 1); got "
@@ -651,228 +682,6 @@ def softmax(z):
     return e / e.sum(axis=1, keepdims=True)
 
 
-#### The book's chapter 6 experiments, by name
-#: The activation functions a saved network may name.
-ACTIVATIONS = {"sigmoid": sigmoid, "tanh": tanh, "ReLU": ReLU,
-               "linear": linear}
-
-
-def _conv_layer(m, activation_fn, filters=20, maps=1, size=28):
-    """The book's 5x5 convolution with 2x2 max-pooling."""
-    return ConvPoolLayer(image_shape=(m, maps, size, size),
-                         filter_shape=(filters, maps, 5, 5), poolsize=(2, 2),
-                         activation_fn=activation_fn)
-
-
-def _shallow(m):
-    return [FullyConnectedLayer(n_in=784, n_out=100),
-            SoftmaxLayer(n_in=100, n_out=10)]
-
-
-def _conv(m):
-    return [_conv_layer(m, sigmoid),
-            FullyConnectedLayer(n_in=20 * 12 * 12, n_out=100),
-            SoftmaxLayer(n_in=100, n_out=10)]
-
-
-def _conv2(m, activation_fn=sigmoid):
-    return [_conv_layer(m, activation_fn),
-            _conv_layer(m, activation_fn, filters=40, maps=20, size=12),
-            FullyConnectedLayer(n_in=40 * 4 * 4, n_out=100,
-                                activation_fn=activation_fn),
-            SoftmaxLayer(n_in=100, n_out=10)]
-
-
-def _conv2_relu(m):
-    return _conv2(m, ReLU)
-
-
-def _dropout(m):
-    return [_conv_layer(m, ReLU),
-            _conv_layer(m, ReLU, filters=40, maps=20, size=12),
-            FullyConnectedLayer(n_in=40 * 4 * 4, n_out=1000,
-                                activation_fn=ReLU, p_dropout=0.5),
-            FullyConnectedLayer(n_in=1000, n_out=1000, activation_fn=ReLU,
-                                p_dropout=0.5),
-            SoftmaxLayer(n_in=1000, n_out=10, p_dropout=0.5)]
-
-
-@dataclasses.dataclass(frozen=True)
-class Preset:
-    """One of the book's chapter 6 networks and the settings it was
-    trained with.  ``layers(mini_batch_size)`` builds its layers, drawing
-    their initial weights from ``np.random`` as network3 does;
-    ``expanded``: trained on ``expand_mnist``'s 250,000 images;
-    ``book_accuracy``: the test accuracy the book reports (at the best
-    validation epoch, best of three runs)."""
-    layers: object
-    epochs: int
-    eta: float
-    lmbda: float
-    expanded: bool
-    book_accuracy: float
-    description: str
-
-
-#: The book's chapter 6 table, as ``fastnet train --net NAME`` trains it.
-#: The settings are the book's text; its ``conv.py`` trains the expanded
-#: data for 20 epochs where the text says 60.
-PRESETS = {
-    "shallow": Preset(_shallow, 60, 0.1, 0.0, False, 0.9780,
-                      "784-100-10: one sigmoid layer of 100, softmax"),
-    "conv": Preset(_conv, 60, 0.1, 0.0, False, 0.9878,
-                   "one conv-pool layer (20 5x5 filters), FC 100, softmax"),
-    "conv2": Preset(_conv2, 60, 0.1, 0.0, False, 0.9906,
-                    "two conv-pool layers (20, 40 filters), FC 100, "
-                    "softmax"),
-    "conv2-relu": Preset(_conv2_relu, 60, 0.03, 0.1, False, 0.9923,
-                         "conv2 with ReLU, L2 lmbda 0.1"),
-    "conv2-relu-expanded": Preset(_conv2_relu, 60, 0.03, 0.1, True, 0.9937,
-                                  "conv2-relu on the expanded data"),
-    "dropout": Preset(_dropout, 40, 0.03, 0.0, True, 0.9960,
-                      "conv2-relu, two FC-1000 ReLU layers, dropout 0.5, "
-                      "expanded data"),
-}
-
-
-#### A network as a description (for model files)
-def describe_layers(layers):
-    """Each layer as a JSON-ready dict: ``kind`` ("ConvPoolLayer",
-    "FullyConnectedLayer" or "SoftmaxLayer"), ``n_in``, ``n_out``,
-    ``p_dropout``, ``activation`` (a name in ``ACTIVATIONS``), and for
-    a conv layer ``filter_shape``, ``image_shape``, ``poolsize``."""
-    described = []
-    for j, layer in enumerate(layers):
-        entry = {"kind": type(layer).__name__, "n_in": layer.n_in,
-                 "n_out": layer.n_out, "p_dropout": layer.p_dropout}
-        if not isinstance(layer, SoftmaxLayer):
-            names = [name for name, fn in ACTIVATIONS.items()
-                     if fn is layer.activation_fn]
-            if not names:
-                raise TypeError(f"layer {j} ({type(layer).__name__}): only "
-                                f"{', '.join(ACTIVATIONS)} can be saved; "
-                                f"got {layer.activation_fn!r}")
-            entry["activation"] = names[0]
-        if isinstance(layer, ConvPoolLayer):
-            entry.update(filter_shape=list(layer.filter_shape),
-                         image_shape=list(layer.image_shape),
-                         poolsize=list(layer.poolsize))
-        described.append(entry)
-    return described
-
-
-_FIELDS = {"ConvPoolLayer": {"kind", "n_in", "n_out", "p_dropout",
-                             "activation", "filter_shape", "image_shape",
-                             "poolsize"},
-           "FullyConnectedLayer": {"kind", "n_in", "n_out", "p_dropout",
-                                   "activation"},
-           "SoftmaxLayer": {"kind", "n_in", "n_out", "p_dropout"}}
-
-
-def parameter_shapes(description):
-    """``[(w shape, b shape), ...]`` of the layers ``description``
-    (from ``describe_layers``) describes, after checking every field and
-    that the layers fit together, without building anything: a
-    ValueError naming the layer and the field otherwise."""
-    if not isinstance(description, list) or not description:
-        raise ValueError("layers must be a non-empty list")
-    shapes = []
-    for j, entry in enumerate(description):
-        kind = entry.get("kind") if isinstance(entry, dict) else None
-        if kind not in _FIELDS:
-            raise ValueError(f"layer {j}: kind must be one of "
-                             f"{', '.join(_FIELDS)}; got {str(kind)[:40]!r}")
-        if set(entry) != _FIELDS[kind]:
-            raise ValueError(f"layer {j} ({kind}): fields must be "
-                             f"{sorted(_FIELDS[kind])}; got {sorted(entry)}")
-        shapes.append(_layer_shapes(j, kind, entry))
-    _check_arguments(lambda: _check_layer_sizes(description))
-    return shapes
-
-
-def _layer_shapes(j, kind, entry):
-    name = f"layer {j} ({kind})"
-    p = entry["p_dropout"]
-    if isinstance(p, bool) or not isinstance(p, (int, float)) \
-            or not 0 <= p < 1 or (kind == "ConvPoolLayer" and p):
-        raise ValueError(f"{name}: p_dropout must be a number in [0, 1) "
-                         f"(0 in a ConvPoolLayer); got {str(p)[:40]}")
-    if kind != "SoftmaxLayer" and entry["activation"] not in ACTIVATIONS:
-        raise ValueError(f"{name}: activation must be one of "
-                         f"{', '.join(ACTIVATIONS)}; got "
-                         f"{str(entry['activation'])[:40]!r}")
-    for field in ("n_in", "n_out"):
-        _check_arguments(lambda: _positive_int(f"{name}: {field}",
-                                               entry[field]))
-    if kind != "ConvPoolLayer":
-        return (entry["n_in"], entry["n_out"]), (entry["n_out"],)
-    filters, image, pool = (_check_arguments(
-        lambda: _int_tuple(f"{name}: {field}", entry[field], 4 - 2 * (
-            field == "poolsize"))) for field in ("filter_shape",
-                                                 "image_shape", "poolsize"))
-    oh, ow = _check_arguments(lambda: _conv_shape(filters, image, pool))
-    n_in = image[1] * image[2] * image[3]
-    n_out = filters[0] * (oh // pool[0]) * (ow // pool[1])
-    if (entry["n_in"], entry["n_out"]) != (n_in, n_out):
-        raise ValueError(f"{name}: n_in, n_out are {entry['n_in']}, "
-                         f"{entry['n_out']} but the shapes give {n_in}, "
-                         f"{n_out}")
-    return filters, (filters[0],)
-
-
-def _check_layer_sizes(description):
-    for j in range(1, len(description)):
-        n_in, previous = description[j]["n_in"], description[j - 1]["n_out"]
-        if n_in != previous:
-            raise ValueError(f"layer {j} ({description[j]['kind']}) takes "
-                             f"{n_in} inputs but layer {j - 1} gives "
-                             f"{previous}")
-    if description[-1]["kind"] != "SoftmaxLayer" or any(
-            entry["kind"] == "SoftmaxLayer" for entry in description[:-1]):
-        raise ValueError("the last layer, and only it, must be a "
-                         "SoftmaxLayer")
-
-
-def _check_arguments(check):
-    """``check()``, its TypeError given as a ValueError: in a
-    description every mistake is a bad value."""
-    try:
-        return check()
-    except TypeError as error:
-        raise ValueError(str(error)) from None
-
-
-def from_description(description, params, mini_batch_size, dtype):
-    """The ``Network`` of ``mini_batch_size`` that ``description`` (from
-    ``describe_layers``) describes, with the weights and biases ``params``
-    (``[w0, b0, w1, b1, ...]``, shaped as ``parameter_shapes`` says);
-    ``np.random``'s state is left as it was."""
-    shapes = parameter_shapes(description)
-    expected = [shape for pair in shapes for shape in pair]
-    if [tuple(np.shape(p)) for p in params] != expected:
-        raise ValueError(f"params must have shapes {expected}")
-    state = np.random.get_state()
-    try:
-        layers = [_layer_from(entry) for entry in description]
-    finally:
-        np.random.set_state(state)
-    for layer, w, b in zip(layers, params[0::2], params[1::2]):
-        layer.w, layer.b = w, b
-    return Network(layers, mini_batch_size, dtype=dtype)
-
-
-def _layer_from(entry):
-    kind = entry["kind"]
-    if kind == "SoftmaxLayer":
-        return SoftmaxLayer(entry["n_in"], entry["n_out"], entry["p_dropout"])
-    activation_fn = ACTIVATIONS[entry["activation"]]
-    if kind == "FullyConnectedLayer":
-        return FullyConnectedLayer(entry["n_in"], entry["n_out"],
-                                   activation_fn, entry["p_dropout"])
-    return ConvPoolLayer(entry["filter_shape"], entry["image_shape"],
-                         entry["poolsize"], activation_fn)
-
-
 #### Images and filters in the compiled convolution's layouts (conv_kernels)
 def _channels_last(a, image_shape):
     """The inputs ``a`` (m rows of ``n_in`` numbers, in network3's
@@ -895,172 +704,3 @@ def _filters_from_rows(rows, filter_shape):
     f, c, kh, kw = filter_shape
     return np.ascontiguousarray(
         rows.reshape(f, kh, kw, c).transpose(0, 3, 1, 2)[:, :, ::-1, ::-1])
-
-
-#### Checks, all before any work
-def _float_dtype(dtype):
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError:
-        dtype = None
-    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError("dtype must be 'float32' or 'float64'")
-    return dtype
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer; got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1; got {value}")
-    return int(value)
-
-
-def _int_tuple(name, value, length):
-    try:
-        items = tuple(value)
-    except TypeError:
-        raise TypeError(f"{name} must be a tuple of {length} integers; got "
-                        f"{value!r}") from None
-    if len(items) != length:
-        raise ValueError(f"{name} must have {length} entries; got {value!r}")
-    return tuple(_positive_int(f"{name} entry", v) for v in items)
-
-
-def _check_activation(activation_fn):
-    if not callable(activation_fn) or not callable(
-            getattr(activation_fn, "prime", None)):
-        raise TypeError(f"activation_fn must be sigmoid, tanh, ReLU, linear "
-                        f"or a function with its derivative as .prime; got "
-                        f"{activation_fn!r}")
-    return activation_fn
-
-
-def _conv_shape(filter_shape, image_shape, poolsize):
-    """The (height, width) of the convolution, after checking that the
-    filters fit the image and the pools divide the result."""
-    n_filters, channels, kh, kw = filter_shape
-    if channels != image_shape[1]:
-        raise ValueError(f"ConvPoolLayer: filter_shape {filter_shape} has "
-                         f"{channels} input feature maps but image_shape "
-                         f"{image_shape} has {image_shape[1]}")
-    if kh > image_shape[2] or kw > image_shape[3]:
-        raise ValueError(f"ConvPoolLayer: filters of {kh}x{kw} do not fit "
-                         f"images of {image_shape[2]}x{image_shape[3]}")
-    oh, ow = image_shape[2] - kh + 1, image_shape[3] - kw + 1
-    if oh % poolsize[0] or ow % poolsize[1]:
-        raise ValueError(f"ConvPoolLayer: poolsize {poolsize} does not "
-                         f"divide the {oh}x{ow} output of the convolution")
-    return oh, ow
-
-
-def _check_layers(layers, mini_batch_size):
-    _positive_int("mini_batch_size", mini_batch_size)
-    layer_types = (ConvPoolLayer, FullyConnectedLayer)
-    if (not isinstance(layers, (list, tuple)) or not layers
-            or not all(isinstance(layer, layer_types) for layer in layers)):
-        raise TypeError("layers must be a non-empty list of ConvPoolLayer, "
-                        "FullyConnectedLayer and SoftmaxLayer objects")
-    if not isinstance(layers[-1], SoftmaxLayer):
-        raise ValueError("the last layer must be a SoftmaxLayer (it gives "
-                         "the cost)")
-    for j, layer in enumerate(layers):
-        name = f"layer {j} ({type(layer).__name__})"
-        if isinstance(layer, SoftmaxLayer) and j != len(layers) - 1:
-            raise ValueError(f"{name}: a SoftmaxLayer must be the last layer")
-        if (isinstance(layer, ConvPoolLayer)
-                and layer.image_shape[0] != mini_batch_size):
-            raise ValueError(f"{name}: image_shape {layer.image_shape} is "
-                             f"for mini-batches of {layer.image_shape[0]}, "
-                             f"but mini_batch_size is {mini_batch_size}")
-        if j and layer.n_in != layers[j - 1].n_out:
-            previous = layers[j - 1]
-            raise ValueError(
-                f"{name} takes {layer.n_in} inputs but layer {j - 1} "
-                f"({type(previous).__name__}) gives {previous.n_out}")
-
-
-def _input_description(layer):
-    """How the first layer reads its input, for error messages."""
-    if isinstance(layer, ConvPoolLayer):
-        channels, height, width = layer.image_shape[1:]
-        return (f"the first layer (ConvPoolLayer, image_shape "
-                f"{layer.image_shape}) takes {channels}x{height}x{width} = "
-                f"{layer.n_in}")
-    return f"the first layer ({type(layer).__name__}) takes {layer.n_in}"
-
-
-def _check_inputs(x, first_layer, name="x"):
-    """``x`` as an array of examples in rows, checked for shape and
-    values."""
-    x = np.asarray(x)
-    if x.ndim != 2 or not np.issubdtype(x.dtype, np.number) \
-            or np.issubdtype(x.dtype, np.complexfloating):
-        raise TypeError(f"{name} must be a 2-D array of real numbers, one "
-                        f"example per row; got {x.dtype} {x.shape}")
-    if x.shape[1] != first_layer.n_in:
-        raise ValueError(f"{name}: examples have {x.shape[1]} numbers but "
-                         f"{_input_description(first_layer)}")
-    if not np.isfinite(x).all():
-        raise ValueError(f"{name} holds NaN or infinite values")
-    return x
-
-
-def _check_parameters(layers, dtype):
-    """Each layer's ``w`` and ``b`` still of the shape and dtype it was
-    built with (they are public and may have been replaced)."""
-    for j, layer in enumerate(layers):
-        shapes = {"w": (layer.filter_shape if isinstance(layer, ConvPoolLayer)
-                        else (layer.n_in, layer.n_out)),
-                  "b": (layer.filter_shape[0] if isinstance(
-                      layer, ConvPoolLayer) else layer.n_out,)}
-        for name, shape in shapes.items():
-            value = getattr(layer, name)
-            if not isinstance(value, np.ndarray) or value.shape != shape \
-                    or value.dtype != dtype:
-                raise ValueError(
-                    f"layer {j} ({type(layer).__name__}): {name} must be a "
-                    f"{dtype} array of shape {shape}; got "
-                    f"{getattr(value, 'dtype', type(value).__name__)} "
-                    f"{getattr(value, 'shape', '')}")
-
-
-def _check_data(name, data, first_layer, n_classes, mini_batch_size):
-    """``(X, y)`` as arrays, after checking shapes, labels and values."""
-    if not isinstance(data, (tuple, list)) or len(data) != 2:
-        raise TypeError(f"{name} must be a pair (X, y) of arrays")
-    X = _check_inputs(data[0], first_layer, f"{name} X")
-    y = np.asarray(data[1])
-    if y.shape != (len(X),):
-        raise ValueError(f"{name}: y must have shape ({len(X)},); got "
-                         f"{y.shape}")
-    if len(y) < mini_batch_size:
-        raise ValueError(f"{name} has {len(y)} examples, fewer than one "
-                         f"mini-batch of {mini_batch_size}")
-    if not np.issubdtype(y.dtype, np.integer):
-        if not np.issubdtype(y.dtype, np.floating) or np.any(y != np.round(y)):
-            raise TypeError(f"{name}: labels y must be integers; got "
-                            f"{y.dtype}")
-        y = y.astype(np.int64)
-    if y.min() < 0 or y.max() >= n_classes:
-        raise ValueError(f"{name}: labels must be in 0..{n_classes - 1}; got "
-                         f"{y.min()}..{y.max()}")
-    return X, y
-
-
-def _check_training_options(epochs, mini_batch_size, network_batch, eta,
-                            lmbda):
-    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) \
-            or epochs < 0:
-        raise ValueError(f"epochs must be a non-negative integer; got "
-                         f"{epochs!r}")
-    if mini_batch_size != network_batch:
-        raise ValueError(f"SGD's mini_batch_size {mini_batch_size!r} differs "
-                         f"from the network's {network_batch}")
-    for name, value, lowest in (("eta", eta, "positive"),
-                                ("lmbda", lmbda, "non-negative")):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-                or not np.isfinite(value) \
-                or (value <= 0 if lowest == "positive" else value < 0):
-            raise ValueError(f"{name} must be a {lowest} number; got "
-                             f"{value!r}")

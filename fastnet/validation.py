@@ -472,3 +472,197 @@ def _check_label_range(template, y, classes):
         i = int(bad[0])
         raise ValueError(f"{template.format(i)} is {y[i]}, outside the "
                          f"network's {classes} classes 0..{classes - 1}")
+
+
+#### Chapter 6: fastnet.network3's layers, data and training options
+# In network3's own words (its tests pin the messages), which is why a
+# few have a twin above in other words: ``float_dtype`` beside
+# ``check_dtype``, ``positive_int`` beside ``check_count``.
+
+def _layer_classes():
+    """network3's ``(ConvPoolLayer, FullyConnectedLayer, SoftmaxLayer)``,
+    imported at call time: importing network3 here at load time would be
+    a cycle, since network3 imports this module."""
+    from .network3 import ConvPoolLayer, FullyConnectedLayer, SoftmaxLayer
+    return ConvPoolLayer, FullyConnectedLayer, SoftmaxLayer
+
+
+def float_dtype(dtype):
+    """float32 or float64 as a NumPy dtype, from anything ``np.dtype``
+    takes (None too: NumPy reads it as float64)."""
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        dtype = None
+    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError("dtype must be 'float32' or 'float64'")
+    return dtype
+
+
+def positive_int(name, value):
+    """``value`` as an int of at least 1 (a bool is not an integer)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer; got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1; got {value}")
+    return int(value)
+
+
+def int_tuple(name, value, length):
+    """``value`` as a tuple of ``length`` ints, each at least 1."""
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a tuple of {length} integers; got "
+                        f"{value!r}") from None
+    if len(items) != length:
+        raise ValueError(f"{name} must have {length} entries; got {value!r}")
+    return tuple(positive_int(f"{name} entry", v) for v in items)
+
+
+def check_activation(activation_fn):
+    """``activation_fn``, callable and with its derivative as ``.prime``
+    (network3 has no automatic differentiation to find it)."""
+    if not callable(activation_fn) or not callable(
+            getattr(activation_fn, "prime", None)):
+        raise TypeError(f"activation_fn must be sigmoid, tanh, ReLU, linear "
+                        f"or a function with its derivative as .prime; got "
+                        f"{activation_fn!r}")
+    return activation_fn
+
+
+def conv_shape(filter_shape, image_shape, poolsize):
+    """The (height, width) of the convolution, after checking that the
+    filters fit the image and the pools divide the result."""
+    n_filters, channels, kh, kw = filter_shape
+    if channels != image_shape[1]:
+        raise ValueError(f"ConvPoolLayer: filter_shape {filter_shape} has "
+                         f"{channels} input feature maps but image_shape "
+                         f"{image_shape} has {image_shape[1]}")
+    if kh > image_shape[2] or kw > image_shape[3]:
+        raise ValueError(f"ConvPoolLayer: filters of {kh}x{kw} do not fit "
+                         f"images of {image_shape[2]}x{image_shape[3]}")
+    oh, ow = image_shape[2] - kh + 1, image_shape[3] - kw + 1
+    if oh % poolsize[0] or ow % poolsize[1]:
+        raise ValueError(f"ConvPoolLayer: poolsize {poolsize} does not "
+                         f"divide the {oh}x{ow} output of the convolution")
+    return oh, ow
+
+
+def check_layers(layers, mini_batch_size):
+    """A ``Network``'s layers: a softmax layer last and only last, each
+    taking what the one before gives, conv layers built for mini-batches
+    of ``mini_batch_size``."""
+    positive_int("mini_batch_size", mini_batch_size)
+    ConvPoolLayer, FullyConnectedLayer, SoftmaxLayer = _layer_classes()
+    layer_types = (ConvPoolLayer, FullyConnectedLayer)
+    if (not isinstance(layers, (list, tuple)) or not layers
+            or not all(isinstance(layer, layer_types) for layer in layers)):
+        raise TypeError("layers must be a non-empty list of ConvPoolLayer, "
+                        "FullyConnectedLayer and SoftmaxLayer objects")
+    if not isinstance(layers[-1], SoftmaxLayer):
+        raise ValueError("the last layer must be a SoftmaxLayer (it gives "
+                         "the cost)")
+    for j, layer in enumerate(layers):
+        name = f"layer {j} ({type(layer).__name__})"
+        if isinstance(layer, SoftmaxLayer) and j != len(layers) - 1:
+            raise ValueError(f"{name}: a SoftmaxLayer must be the last layer")
+        if (isinstance(layer, ConvPoolLayer)
+                and layer.image_shape[0] != mini_batch_size):
+            raise ValueError(f"{name}: image_shape {layer.image_shape} is "
+                             f"for mini-batches of {layer.image_shape[0]}, "
+                             f"but mini_batch_size is {mini_batch_size}")
+        if j and layer.n_in != layers[j - 1].n_out:
+            previous = layers[j - 1]
+            raise ValueError(
+                f"{name} takes {layer.n_in} inputs but layer {j - 1} "
+                f"({type(previous).__name__}) gives {previous.n_out}")
+
+
+def _input_description(layer):
+    """How the first layer reads its input, for error messages."""
+    if isinstance(layer, _layer_classes()[0]):   # a ConvPoolLayer
+        channels, height, width = layer.image_shape[1:]
+        return (f"the first layer (ConvPoolLayer, image_shape "
+                f"{layer.image_shape}) takes {channels}x{height}x{width} = "
+                f"{layer.n_in}")
+    return f"the first layer ({type(layer).__name__}) takes {layer.n_in}"
+
+
+def check_inputs(x, first_layer, name="x"):
+    """``x`` as an array of examples in rows, checked for shape and
+    values."""
+    x = np.asarray(x)
+    if x.ndim != 2 or not np.issubdtype(x.dtype, np.number) \
+            or np.issubdtype(x.dtype, np.complexfloating):
+        raise TypeError(f"{name} must be a 2-D array of real numbers, one "
+                        f"example per row; got {x.dtype} {x.shape}")
+    if x.shape[1] != first_layer.n_in:
+        raise ValueError(f"{name}: examples have {x.shape[1]} numbers but "
+                         f"{_input_description(first_layer)}")
+    if not np.isfinite(x).all():
+        raise ValueError(f"{name} holds NaN or infinite values")
+    return x
+
+
+def check_parameters(layers, dtype):
+    """Each layer's ``w`` and ``b`` still of the shape and dtype it was
+    built with (they are public and may have been replaced)."""
+    ConvPoolLayer = _layer_classes()[0]
+    for j, layer in enumerate(layers):
+        shapes = {"w": (layer.filter_shape if isinstance(layer, ConvPoolLayer)
+                        else (layer.n_in, layer.n_out)),
+                  "b": (layer.filter_shape[0] if isinstance(
+                      layer, ConvPoolLayer) else layer.n_out,)}
+        for name, shape in shapes.items():
+            value = getattr(layer, name)
+            if not isinstance(value, np.ndarray) or value.shape != shape \
+                    or value.dtype != dtype:
+                raise ValueError(
+                    f"layer {j} ({type(layer).__name__}): {name} must be a "
+                    f"{dtype} array of shape {shape}; got "
+                    f"{getattr(value, 'dtype', type(value).__name__)} "
+                    f"{getattr(value, 'shape', '')}")
+
+
+def check_data(name, data, first_layer, n_classes, mini_batch_size):
+    """``(X, y)`` as arrays, after checking shapes, labels and values."""
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise TypeError(f"{name} must be a pair (X, y) of arrays")
+    X = check_inputs(data[0], first_layer, f"{name} X")
+    y = np.asarray(data[1])
+    if y.shape != (len(X),):
+        raise ValueError(f"{name}: y must have shape ({len(X)},); got "
+                         f"{y.shape}")
+    if len(y) < mini_batch_size:
+        raise ValueError(f"{name} has {len(y)} examples, fewer than one "
+                         f"mini-batch of {mini_batch_size}")
+    if not np.issubdtype(y.dtype, np.integer):
+        if not np.issubdtype(y.dtype, np.floating) or np.any(y != np.round(y)):
+            raise TypeError(f"{name}: labels y must be integers; got "
+                            f"{y.dtype}")
+        y = y.astype(np.int64)
+    if y.min() < 0 or y.max() >= n_classes:
+        raise ValueError(f"{name}: labels must be in 0..{n_classes - 1}; got "
+                         f"{y.min()}..{y.max()}")
+    return X, y
+
+
+def check_training_options(epochs, mini_batch_size, network_batch, eta,
+                           lmbda):
+    """``SGD``'s counts and rates; its ``mini_batch_size`` must be the
+    one the network was built for (``network_batch``)."""
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) \
+            or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative integer; got "
+                         f"{epochs!r}")
+    if mini_batch_size != network_batch:
+        raise ValueError(f"SGD's mini_batch_size {mini_batch_size!r} differs "
+                         f"from the network's {network_batch}")
+    for name, value, lowest in (("eta", eta, "positive"),
+                                ("lmbda", lmbda, "non-negative")):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                or not np.isfinite(value) \
+                or (value <= 0 if lowest == "positive" else value < 0):
+            raise ValueError(f"{name} must be a {lowest} number; got "
+                             f"{value!r}")

@@ -9,7 +9,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from fastnet import cli, conv_training, data, network3
+from fastnet import cli, conv_models, conv_training, data, network3
 from fastnet.files import FileFormatError
 from fastnet.model_file import load_model, save_model
 from support import run_cli
@@ -182,7 +182,7 @@ def test_the_seed_gives_network3s_starting_point_and_leaves_np_random():
     network = conv_training.build_network(settings)
     assert np.array_equal(np.random.get_state()[1], state[1])
     np.random.seed(11)   # what the book's conv.py would do
-    book = network3.Network(network3.PRESETS["conv"].layers(10), 10)
+    book = network3.Network(conv_models.PRESETS["conv"].layers(10), 10)
     for ours, theirs in zip(network.params, book.params):
         np.testing.assert_array_equal(ours, theirs)
 
@@ -207,8 +207,9 @@ def test_save_load_evaluate_predict_round_trip(capsys, saved):
     model, report, digits = saved
     network, metadata = load_model(model)
     assert isinstance(network, network3.Network)
-    assert network3.describe_layers(network.layers) == \
-        network3.describe_layers(network3.PRESETS["conv2-relu"].layers(10))
+    book = conv_models.PRESETS["conv2-relu"].layers(10)
+    assert conv_models.describe_layers(network.layers) == \
+        conv_models.describe_layers(book)
     assert (metadata["net"], metadata["accuracy"], network.dtype) == (
         "conv2-relu", report["accuracy"], np.float32)
     code, out, err = run_cli(capsys, "evaluate", str(model))
@@ -225,7 +226,7 @@ def test_save_load_evaluate_predict_round_trip(capsys, saved):
 
 def test_a_loaded_model_predicts_as_the_saved_one(tmp_path):
     np.random.seed(2)
-    layers = network3.PRESETS["dropout"].layers(10)   # dropout, ReLU, 5
+    layers = conv_models.PRESETS["dropout"].layers(10)   # dropout, ReLU, 5
     network = network3.Network(layers, 10, dtype="float64")
     save_model(network, tmp_path / "m.npz", {"note": "x"})
     state = np.random.get_state()

@@ -27,10 +27,13 @@ Tolerances (relative to each array's largest entry, see support.py):
 
 import contextlib
 import io
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
+from fastnet import conv_models as models
 from fastnet import network3 as fast
 from fastnet.reference import network3 as oracle
 from support import relative_error
@@ -670,7 +673,7 @@ BOOK_LAYERS["conv2-relu-expanded"] = BOOK_LAYERS["conv2-relu"]
 
 @pytest.mark.parametrize("name", sorted(BOOK_LAYERS))
 def test_presets_are_the_books_networks(name):
-    described = fast.describe_layers(fast.PRESETS[name].layers(7))
+    described = models.describe_layers(models.PRESETS[name].layers(7))
     assert [(d["kind"].replace("Layer", "").replace("FullyConnected", "FC")
              .replace("ConvPool", "Conv"), d["n_out"], d.get("activation"),
              d["p_dropout"]) for d in described] == BOOK_LAYERS[name]
@@ -681,30 +684,30 @@ def test_presets_are_the_books_networks(name):
                 d["poolsize"] == [2, 2] and d["image_shape"][0] == 7
 
 
-@pytest.mark.parametrize("name", sorted(fast.PRESETS))
+@pytest.mark.parametrize("name", sorted(models.PRESETS))
 def test_a_network_rebuilt_from_its_description_is_the_same(name):
     np.random.seed(3)
-    net = fast.Network(fast.PRESETS[name].layers(5), 5, dtype="float64")
+    net = fast.Network(models.PRESETS[name].layers(5), 5, dtype="float64")
     state = np.random.get_state()
-    copy = fast.from_description(fast.describe_layers(net.layers),
-                                 net.params, 5, "float64")
+    copy = models.from_description(models.describe_layers(net.layers),
+                                   net.params, 5, "float64")
     assert np.array_equal(np.random.get_state()[1], state[1])
     x = np.random.default_rng(0).random((7, 784))
     np.testing.assert_array_equal(copy.feedforward(x), net.feedforward(x))
 
 
 def test_descriptions_are_checked_naming_the_layer_and_field():
-    described = fast.describe_layers(fast.PRESETS["conv"].layers(10))
+    described = models.describe_layers(models.PRESETS["conv"].layers(10))
     described[0]["n_out"] = 2881
     with pytest.raises(ValueError, match=r"layer 0 \(ConvPoolLayer\): n_in, "
                        r"n_out are 784, 2881 but the shapes give 784, 2880"):
-        fast.parameter_shapes(described)
+        models.parameter_shapes(described)
     with pytest.raises(ValueError, match="layers must be a non-empty list"):
-        fast.parameter_shapes([])
+        models.parameter_shapes([])
     bad_w = [np.zeros((2, 2))] * 6
     with pytest.raises(ValueError, match="params must have shapes"):
-        fast.from_description(fast.describe_layers(
-            fast.PRESETS["conv"].layers(10)), bad_w, 10, "float32")
+        models.from_description(models.describe_layers(
+            models.PRESETS["conv"].layers(10)), bad_w, 10, "float32")
 
 
 def test_only_the_named_activations_can_be_described():
@@ -715,7 +718,28 @@ def test_only_the_named_activations_can_be_described():
               fast.SoftmaxLayer(3, 2)]
     with pytest.raises(TypeError, match=r"layer 0 \(FullyConnectedLayer\): "
                        "only sigmoid, tanh, ReLU, linear can be saved"):
-        fast.describe_layers(layers)
+        models.describe_layers(layers)
+
+
+@pytest.mark.parametrize("first", ["fastnet.network3", "fastnet.conv_models"])
+def test_network3_still_answers_for_the_names_in_conv_models(first):
+    # A fresh interpreter, so that either module may be imported first
+    # without a cycle, and the star import finds the names loaded lazily.
+    script = (f"import {first}\n"
+              "from fastnet.network3 import *\n"
+              "from fastnet import network3, conv_models\n"
+              "for name in conv_models.__all__:\n"
+              "    assert getattr(network3, name) is "
+              "getattr(conv_models, name), name\n"
+              "assert PRESETS is conv_models.PRESETS\n"
+              "assert ACTIVATIONS is conv_models.ACTIVATIONS\n"
+              "print(sorted(PRESETS))\n")
+    result = subprocess.run([sys.executable, "-c", script],
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == repr(sorted(BOOK_LAYERS))
+    assert "PRESETS" in dir(fast)
+    with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
+        fast.nothing
 
 
 def test_feedforward_in_chunks_equals_one_example_at_a_time():
