@@ -66,15 +66,16 @@ Net = namedtuple("Net", "params sizes offsets")
 Step = namedtuple("Step", "eta decay cost")
 
 
-@_jit
 def param_offsets(sizes):
     """Start of each layer's block in the flat parameter vector.
 
     ``sizes`` (L+1,) int64 -> (L+1,) int64; the last entry is the total
-    number of parameters."""
+    number of parameters.  Plain NumPy: only Python calls it, and
+    compiling it would cost every new environment half a second at the
+    first ``Network(...)``."""
+    sizes = np.asarray(sizes, np.int64)
     offsets = np.zeros(sizes.shape[0], np.int64)
-    for l in range(sizes.shape[0] - 1):
-        offsets[l + 1] = offsets[l] + sizes[l + 1] * (sizes[l] + 1)
+    np.cumsum(sizes[1:] * (sizes[:-1] + 1), out=offsets[1:])
     return offsets
 
 
