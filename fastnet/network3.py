@@ -607,7 +607,8 @@ class FullyConnectedLayer(_Buffered):
         gradient with the output; ``delta_in`` shaped like the input.
         With ``step`` = (eta, decay), takes the step (see ``_step``) and
         returns None for both gradients."""
-        delta = delta * derivative(self.activation_fn, cache[3], cache[4])
+        delta = delta.reshape(len(delta), self.n_out) * derivative(
+            self.activation_fn, cache[3], cache[4])
         return self._gradients(delta, cache, need_delta_in, step)
 
     def _gradients(self, delta, cache, need_delta_in, step):
@@ -624,17 +625,28 @@ class FullyConnectedLayer(_Buffered):
         if step is None:
             nabla_w = np.matmul(a_in.T, delta, out=self._buffer(
                 "nabla_w", self.w.shape, delta.dtype))
-        elif self.w.flags.c_contiguous:
+        elif _gemm_can_step(self.w, a_in, delta):
             # w <- (1 - eta decay) w - eta a_in^T delta in one BLAS call:
             # no weight gradient stored, one pass over w
             eta, decay = step
             conv_kernels.gradient_step(self.w, np.ascontiguousarray(a_in),
-                                       delta, -eta, 1 - eta * decay)
+                                       np.ascontiguousarray(delta), -eta,
+                                       1 - eta * decay)
             self.b -= eta * nabla_b
             return None, None, delta_in
         else:
             nabla_w, nabla_b = self._step(a_in.T @ delta, nabla_b, step)
         return nabla_w, nabla_b, delta_in
+
+
+def _gemm_can_step(w, a, delta):
+    """Whether BLAS can update ``w`` in place from ``a`` and ``delta``: a
+    writeable, C-contiguous float32 or float64 ``w``, and all three of
+    its dtype.  Otherwise NumPy's route steps (read-only weights get
+    NumPy's error; mixed dtypes NumPy's promotion)."""
+    return (w.flags.c_contiguous and w.flags.writeable
+            and w.dtype in (np.float32, np.float64)
+            and w.dtype == a.dtype == delta.dtype)
 
 
 def _times_transpose(delta, w, out):

@@ -781,6 +781,16 @@ def conv_layer(shape, kernel_shape, pool, dtype, ties=False, maps=4,
                 argmax=argmax, delta=delta, filters=filters)
 
 
+def test_conv_kernels_warm_up_compiles_both_precisions():
+    conv_kernels.warm_up()
+    for kernel in (conv_kernels.im2col, conv_kernels.max_pool,
+                   conv_kernels.unpool, conv_kernels.col2im,
+                   conv_kernels.gradient_step):
+        dtypes = {str(array.dtype) for signature in kernel.signatures
+                  for array in signature if hasattr(array, "dtype")}
+        assert {"float32", "float64"} <= dtypes, kernel
+
+
 @compares("im2col")
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("shape, kernel_shape, pool", CONV_SHAPES)

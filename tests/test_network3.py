@@ -240,25 +240,63 @@ def test_one_sgd_step_equals_oracle(lmbda):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_step_equals_backprops_gradient_step(dtype):
+@pytest.mark.parametrize("weights", ["C", "Fortran", "float64 in float32"])
+def test_step_equals_backprops_gradient_step(dtype, weights):
     """update_mini_batch steps each layer inside the backward pass (fully
     connected layers in one BLAS call); the same step as backprop's
-    gradients applied afterwards, also for weights that are not
-    C-contiguous (which take NumPy's route)."""
+    gradients applied afterwards, also for fully connected weights that
+    BLAS cannot update in place (which take NumPy's route)."""
     _, net = twins(conv_spec("ReLU"), dtype=dtype)
-    _, other = twins(conv_spec("ReLU"), dtype=dtype)
-    other.layers[1].w = np.asfortranarray(other.layers[1].w)
+    fc = net.layers[2]
+    assert type(fc) is fast.FullyConnectedLayer
+    if weights == "Fortran":
+        fc.w = np.asfortranarray(fc.w)
+    elif weights == "float64 in float32":
+        fc.w = fc.w.astype(np.float64)
     x, y = examples(M, seed=4)
     nabla_w, nabla_b = net.backprop(x, y)
     expected = [(layer.w * (1 - 0.5 * 0.1) - 0.5 * nw, layer.b - 0.5 * nb)
                 for layer, nw, nb in zip(net.layers, nabla_w, nabla_b)]
     net.update_mini_batch(x, y, 0.5, 0.7, 7)
-    other.update_mini_batch(x, y, 0.5, 0.7, 7)
     tolerance = FLOAT32_RTOL if dtype == "float32" else ORACLE_RTOL
-    for stepped in (net, other):
-        for layer, (w, b) in zip(stepped.layers, expected):
-            assert relative_error(layer.w, w) <= tolerance
-            assert relative_error(layer.b, b) <= tolerance
+    for layer, (w, b) in zip(net.layers, expected):
+        assert relative_error(layer.w, w) <= tolerance
+        assert relative_error(layer.b, b) <= tolerance
+
+
+def test_read_only_weights_are_refused_not_written():
+    _, net = twins(conv_spec("ReLU"))
+    fc = net.layers[2]
+    fc.w = fc.w.copy()
+    fc.w.setflags(write=False)
+    before = fc.w.copy()
+    x, y = examples(M, seed=4)
+    with pytest.raises(ValueError, match="read-only"):
+        net.update_mini_batch(x, y, 0.5, 0.0, 7)
+    np.testing.assert_array_equal(fc.w, before)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_activation_whose_derivative_is_a_number(dtype):
+    """A user's linear activation with ``.prime`` returning 1.0 (no
+    array): the step still equals the oracle's."""
+    def identity(z):
+        return z
+    identity.prime = lambda z: 1.0
+    nets = []
+    for module, options in ((oracle, {}), (fast, {"dtype": dtype})):
+        np.random.seed(1)
+        layers = [module.FullyConnectedLayer(N_IN, 6, activation_fn=identity),
+                  module.SoftmaxLayer(6, 3)]
+        layers[-1].w = np.random.normal(size=layers[-1].w.shape)
+        nets.append(module.Network(layers, M, **options))
+    reference, net = nets
+    x, y = examples(M, seed=4)
+    reference.update_mini_batch(x, y, 0.5, 0.0, 7)
+    net.update_mini_batch(x, y, 0.5, 0.0, 7)
+    tolerance = FLOAT32_RTOL if dtype == "float32" else ORACLE_RTOL
+    for r, f in zip(reference.layers, net.layers):
+        assert relative_error(f.w, r.w) <= tolerance
 
 
 @pytest.mark.parametrize("p_dropout", [0.0, 0.3])
@@ -755,3 +793,20 @@ def test_feedforward_in_chunks_equals_one_example_at_a_time():
         assert relative_error(together[i], net.feedforward(
             x[i:i + 1])[0]) <= ORACLE_RTOL
     np.testing.assert_array_equal(net.predict(x), together.argmax(axis=1))
+
+
+def test_a_fully_connected_layer_may_feed_a_convolutional_one():
+    """Its outputs read as images in network3's channels-first order; the
+    gradient comes back in the same order (once a broadcasting error)."""
+    def spec():
+        return [("FullyConnectedLayer", dict(n_in=N_IN, n_out=2 * 6 * 6)),
+                ("ConvPoolLayer", dict(filter_shape=(3, 2, 3, 3),
+                                       image_shape=(M, 2, 6, 6),
+                                       poolsize=(2, 2))),
+                ("SoftmaxLayer", dict(n_in=3 * 2 * 2, n_out=3))]
+    reference, net = twins(spec())
+    x, y = examples(M, seed=7)
+    nabla_w, nabla_b = net.backprop(x, y)
+    expected_w, expected_b = oracle_gradient(reference, x, y, [None] * 3)
+    assert largest_error(nabla_w, expected_w) <= ORACLE_RTOL
+    assert largest_error(nabla_b, expected_b) <= ORACLE_RTOL

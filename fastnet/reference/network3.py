@@ -263,7 +263,8 @@ class FullyConnectedLayer:
 
     def backprop(self, delta, cache):
         a, a_in, mask, z = cache
-        delta = delta * self.activation_fn.prime(z)
+        # flat, whatever shape the layer above read the output in
+        delta = np.reshape(delta, self.n_out) * self.activation_fn.prime(z)
         return self.gradients(delta, a, a_in, mask)
 
     def gradients(self, delta, a, a_in, mask):
