@@ -23,17 +23,21 @@ class CompileCacheWarning(RuntimeWarning):
 _announced = set()
 
 
-def jit(function):
-    """``njit(cache=True, nogil=True)(function)``, falling back to a cache
-    in the temporary directory, then to no cache."""
+def jit(function=None, **options):
+    """``njit(cache=True, nogil=True, **options)(function)``, falling back
+    to a cache in the temporary directory, then to no cache.  Also a
+    decorator with options: ``@jit(error_model="numpy")``."""
+    if function is None:
+        return lambda function: jit(function, **options)
+    options = dict(nogil=True, **options)
     try:
-        return njit(cache=True, nogil=True)(function)
+        return njit(cache=True, **options)(function)
     except RuntimeError:  # Numba: "cannot cache function ...: no locator"
         pass
     folder = fallback_cache_dir()
     previous, config.CACHE_DIR = config.CACHE_DIR, folder
     try:
-        compiled = njit(cache=True, nogil=True)(function)
+        compiled = njit(cache=True, **options)(function)
         _announce(f"fastnet: cannot write Numba's compile cache beside the "
                   f"package or in the user's cache folder; caching the "
                   f"compiled kernels in {folder} (set NUMBA_CACHE_DIR to "
@@ -43,7 +47,7 @@ def jit(function):
         _announce("fastnet: no folder can hold Numba's compile cache (set "
                   "NUMBA_CACHE_DIR to a writable one); the kernels are "
                   "compiled afresh in each process, which takes seconds")
-        return njit(nogil=True)(function)
+        return njit(**options)(function)
     finally:
         config.CACHE_DIR = previous
 

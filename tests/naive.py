@@ -121,6 +121,13 @@ def sigmoid_prime(z):
     return sigmoid(z) * (1 - sigmoid(z))
 
 
+def exp(x):
+    """e^x, infinity where it overflows, ``x`` below -708 taken as -708
+    as the kernel takes it."""
+    with np.errstate(over="ignore"):
+        return np.exp(np.maximum(x, -708.0))
+
+
 def activate(Z, b):
     Z[...] = sigmoid(Z + b)
 

@@ -39,6 +39,7 @@ sample missing from a gradient, the wrong sigmoid' in the output error).
 """
 
 import inspect
+import math
 import re
 
 import numpy as np
@@ -216,6 +217,39 @@ def in_place(kernel, twin, arrays, written):
     kernel(*ours)
     twin(*theirs)
     return ours[written], theirs[written]
+
+
+EXP_ARGUMENTS = np.concatenate([
+    np.linspace(-720.0, 720.0, 20001), np.linspace(709.0, 710.0, 1001),
+    np.random.default_rng(2).standard_normal(2000) * 30,
+    [0.0, -0.0, 1e-300, -1e-300, 0.5 * np.log(2), -0.5 * np.log(2)]])
+#: exp is a polynomial after an exact-as-possible range reduction: a few
+#: ulps entry by entry (no cancellation here to excuse more).
+EXP_RTOL = 4 * np.finfo(np.float64).eps
+
+
+@compares("exp")
+def test_exp():
+    ours = np.array([kernels.exp(v) for v in EXP_ARGUMENTS])
+    theirs = naive.exp(EXP_ARGUMENTS)
+    finite = np.isfinite(theirs)
+    assert np.max(np.abs(ours[finite] - theirs[finite]) / theirs[finite]) \
+        <= EXP_RTOL
+    np.testing.assert_array_equal(ours[~finite], theirs[~finite])   # inf
+    specials = [kernels.exp(v) for v in (np.nan, np.inf, -np.inf)]
+    assert np.isnan(specials[0]) and specials[1] == np.inf
+    assert abs(specials[2] / naive.exp(-np.inf) - 1) <= EXP_RTOL
+
+
+def test_exp_tolerance_catches_a_short_series():
+    """Taylor's series stopped at r^6 (enough for float32) misses by far
+    more than the tolerance."""
+    x = EXP_ARGUMENTS.clip(-708, 709)
+    n = np.floor(x / np.log(2) + 0.5)
+    r = x - n * np.log(2)
+    short = sum(r ** k / math.factorial(k) for k in range(7)) * 2.0 ** n
+    theirs = naive.exp(x)
+    assert np.max(np.abs(short - theirs) / theirs) > 1e3 * EXP_RTOL
 
 
 @compares("activate")
