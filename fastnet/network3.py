@@ -405,7 +405,9 @@ class Network:
         (m, n_in), without dropout (weights scaled by ``1 - p_dropout``),
         computed ``EVALUATION_CHUNK`` rows at a time: memory is bounded
         for any number of examples, and BLAS runs on one thread (the
-        products are small, as in ``SGD``)."""
+        products are small, as in ``SGD``).  The layers compute in
+        scratch buffers of their own, so one network serves one thread
+        at a time (give each thread its own copy)."""
         x = check.check_inputs(x, self.layers[0])
         outputs = np.empty((len(x), self.layers[-1].n_out), dtype=self.dtype)
         with single_threaded_blas():
