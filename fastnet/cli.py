@@ -190,10 +190,8 @@ def evaluate(args, parser):
     _check_layers(parser, _sizes(network), dataset)
     images, labels = data.load_mnist("test", name=dataset, path=args.data_dir)
     scale = metadata.get("input_scale", data.INPUT_SCALE)
-    inputs = data.to_columns(images, scale=scale)
-    if isinstance(network, network3.Network):   # examples in rows
-        inputs = inputs.T
-    correct = int(np.count_nonzero(network.predict(inputs) == labels))
+    correct = int(np.count_nonzero(
+        network.predict(_inputs(network, images, scale)) == labels))
     print(f"{args.model}: {correct} / {len(labels)} test images of {dataset} "
           f"correct ({correct / len(labels):.2%})")
     return 0
@@ -231,12 +229,17 @@ def _sizes(network):
     return network.sizes
 
 
+def _inputs(network, images, scale):
+    """The images as ``network`` takes them: one column each, or one row
+    each for a chapter 6 network."""
+    columns = data.to_columns(images, scale=scale)
+    return columns.T if isinstance(network, network3.Network) else columns
+
+
 def _outputs(network, images, scale):
     """The output layer's activations, one row per image."""
-    columns = data.to_columns(images, scale=scale)
-    if isinstance(network, network3.Network):
-        return network.feedforward(columns.T)
-    return network.feedforward(columns).T
+    outputs = network.feedforward(_inputs(network, images, scale))
+    return outputs if isinstance(network, network3.Network) else outputs.T
 
 
 def run_bench(args, parser):

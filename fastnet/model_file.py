@@ -72,30 +72,31 @@ def save_model(network, path, metadata=None):
                         f"({network.cost!r}) cannot be saved as a fastnet "
                         f"model; network2's save() writes its JSON")
     parameters = network._parameters()
-    arrays = {"format": np.array(FORMAT), "version": np.array(VERSION),
-              "face": np.array(face),
-              "cost": np.array(network._cost_info.name),
-              "sizes": np.asarray(parameters.sizes, np.int64),
-              "metadata": np.array(json.dumps(metadata or {}))}
+    arrays = {"cost": np.array(network._cost_info.name),
+              "sizes": np.asarray(parameters.sizes, np.int64)}
     for l, (w, b) in enumerate(zip(parameters.weights, parameters.biases)):
         arrays[f"weights_{l}"] = w
         arrays[f"biases_{l}"] = b
-    with atomic_write(path) as file:
-        np.savez(file, **arrays)
+    _write_archive(path, face, metadata, arrays)
 
 
 def _save_network3(network, path, metadata):
     """``save_model`` for a ``network3.Network``."""
     layers = {"mini_batch_size": network.mini_batch_size,
               "layers": conv_models.describe_layers(network.layers)}
-    arrays = {"format": np.array(FORMAT), "version": np.array(VERSION),
-              "face": np.array(NETWORK3),
-              "layers": np.array(json.dumps(layers)),
-              "metadata": np.array(json.dumps(metadata or {}))}
+    arrays = {"layers": np.array(json.dumps(layers))}
     for j, layer in enumerate(network.layers):
         arrays[f"w_{j}"], arrays[f"b_{j}"] = layer.w, layer.b
+    _write_archive(path, NETWORK3, metadata, arrays)
+
+
+def _write_archive(path, face, metadata, arrays):
+    """Write the face's ``arrays`` with the members every model file has
+    (format, version, face, metadata), atomically."""
     with atomic_write(path) as file:
-        np.savez(file, **arrays)
+        np.savez(file, format=np.array(FORMAT), version=np.array(VERSION),
+                 face=np.array(face),
+                 metadata=np.array(json.dumps(metadata or {})), **arrays)
 
 
 def load_model(path):

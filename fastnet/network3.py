@@ -455,7 +455,6 @@ class _Buffered:
         nabla_w *= eta
         self.w -= nabla_w
         self.b -= eta * nabla_b
-        return None, None
 
 
 class ConvPoolLayer(_Buffered):
@@ -558,7 +557,8 @@ class ConvPoolLayer(_Buffered):
                                 delta_in)
             delta_in = delta_in.transpose(0, 3, 1, 2)
         if step is not None:
-            nabla_w, nabla_b = self._step(nabla_w, nabla_b, step)
+            self._step(nabla_w, nabla_b, step)
+            return None, None, delta_in
         return nabla_w, nabla_b, delta_in
 
 
@@ -627,7 +627,8 @@ class FullyConnectedLayer(_Buffered):
         if step is None:
             nabla_w = np.matmul(a_in.T, delta, out=self._buffer(
                 "nabla_w", self.w.shape, delta.dtype))
-        elif _gemm_can_step(self.w, a_in, delta):
+            return nabla_w, nabla_b, delta_in
+        if _gemm_can_step(self.w, a_in, delta):
             # w <- (1 - eta decay) w - eta a_in^T delta in one BLAS call:
             # no weight gradient stored, one pass over w
             eta, decay = step
@@ -635,10 +636,9 @@ class FullyConnectedLayer(_Buffered):
                                        np.ascontiguousarray(delta), -eta,
                                        1 - eta * decay)
             self.b -= eta * nabla_b
-            return None, None, delta_in
         else:
-            nabla_w, nabla_b = self._step(a_in.T @ delta, nabla_b, step)
-        return nabla_w, nabla_b, delta_in
+            self._step(a_in.T @ delta, nabla_b, step)
+        return None, None, delta_in
 
 
 def _gemm_can_step(w, a, delta):

@@ -121,8 +121,10 @@ def _classify(parameters, X, start, stop, classes):
 
 
 def _sigmoid_in_place(z):
-    """``z <- 1 / (1 + e^-z)`` with NumPy's SIMD exponential: on whole
-    blocks 2 to 4 times faster than the compiled kernels' scalar one."""
+    """``z <- 1 / (1 + e^-z)`` with NumPy's SIMD exponential, on a block
+    of samples as columns: as fast as ``kernels.activate`` in float64 and
+    twice as fast in float32 (which the kernel computes in float64), and
+    it takes the columns' layout as it is."""
     np.negative(z, out=z)
     np.exp(z, out=z)
     z += 1
