@@ -50,13 +50,14 @@ def rates():
 @pytest.fixture
 def record(rates):
     """``record(label, implementation, benchmark, workload)`` keeps the
-    median for the closing table, and the workload's floor."""
-    def keep(label, implementation, benchmark, workload=None):
+    median for the closing table, and the workload's floor (or the
+    ``floor`` given, in seconds for the run measured)."""
+    def keep(label, implementation, benchmark, workload=None, floor=None):
         if benchmark.stats is not None:
             _medians[label][implementation] = benchmark.stats.stats.median
-            if workload is not None:
-                _floors[label, implementation] = bench.floor_seconds(
-                    implementation, workload, rates)
+            if workload is not None or floor is not None:
+                _floors[label, implementation] = floor or \
+                    bench.floor_seconds(implementation, workload, rates)
                 benchmark.extra_info["floor_seconds"] = \
                     _floors[label, implementation]
     return keep

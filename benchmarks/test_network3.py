@@ -157,12 +157,12 @@ def test_conv_epoch(benchmark, mnist_subset, rounds, record, network, dtype,
         setup=lambda: ((IMPLEMENTATIONS[implementation](spec, dtype, x, y),),
                        {}),
         rounds=rounds, iterations=1)
-    record(label, implementation, benchmark)
+    flops = flops_per_example(spec) * BOOK_EPOCH
+    floor = flops / matmul_rate(np.dtype(dtype))
+    one_thread_floor = flops / matmul_rate(np.dtype(dtype), True)
+    scale = BOOK_EPOCH / len(y)
+    record(label, implementation, benchmark, floor=one_thread_floor / scale)
     if benchmark.stats is not None:
-        scale = BOOK_EPOCH / len(y)
-        flops = flops_per_example(spec) * BOOK_EPOCH
-        floor = flops / matmul_rate(np.dtype(dtype))
-        one_thread_floor = flops / matmul_rate(np.dtype(dtype), True)
         epoch = benchmark.stats.stats.median * scale
         benchmark.extra_info.update(
             implementation=implementation, samples=len(y),

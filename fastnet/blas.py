@@ -17,6 +17,8 @@ why training wants it).
 
 import contextlib
 import ctypes
+import functools
+import os
 
 import llvmlite.binding as llvm
 import numpy as np
@@ -37,6 +39,53 @@ _GEMM = {types.float64: _external_gemm("dgemm"),
          types.float32: _external_gemm("sgemm")}
 
 
+def gemm(C, A, B, transpose_a, transpose_b, alpha, beta):
+    """In place, row-major: ``C <- beta * C + alpha * op(A) op(B)``, where
+    ``op(X)`` is ``X.T`` if ``transpose_x`` else ``X``.
+
+    ``C`` (m, n), ``op(A)`` (m, k), ``op(B)`` (k, n): 2-d arrays of one
+    float dtype whose rows are contiguous (C-contiguous arrays, or blocks
+    of their columns).  Only callable from Numba code."""
+    raise NotImplementedError("gemm runs inside Numba kernels")
+
+
+@overload(gemm)
+def _gemm(C, A, B, transpose_a, transpose_b, alpha, beta):
+    if not all(getattr(x, "ndim", None) == 2 and x.dtype == C.dtype
+               for x in (C, A, B)) or C.dtype not in _GEMM:
+        raise TypeError("gemm takes 2-d arrays of one float dtype")
+    external = _GEMM[C.dtype]
+
+    def impl(C, A, B, transpose_a, transpose_b, alpha, beta):
+        m, n = C.shape
+        k = A.shape[0] if transpose_a else A.shape[1]
+        if (A.shape[1] if transpose_a else A.shape[0]) != m or \
+                (B.shape[0] if transpose_b else B.shape[1]) != n or \
+                (B.shape[1] if transpose_b else B.shape[0]) != k:
+            raise ValueError("gemm: shapes do not match")
+        size = C.itemsize
+        if A.strides[1] != size or B.strides[1] != size or \
+                C.strides[1] != size:
+            raise ValueError("gemm: rows must be contiguous")
+        # Column-major BLAS sees a row-major X (r, c) as X^T (c, r), its
+        # leading dimension the row stride; so it computes C^T = op(B)^T
+        # op(A)^T: B first, A second, each transposed if asked.
+        flags = np.array([ord("T") if transpose_b else ord("N"),
+                          ord("T") if transpose_a else ord("N")], np.uint8)
+        dims = np.array([n, m, k,
+                         max(B.strides[0] // size, B.shape[1], 1),
+                         max(A.strides[0] // size, A.shape[1], 1),
+                         max(C.strides[0] // size, n, 1)], np.int32)
+        scalars = np.array([alpha, beta], C.dtype)
+        external(flags.ctypes, flags[1:].ctypes,
+                 dims.ctypes, dims[1:].ctypes, dims[2:].ctypes,
+                 scalars.ctypes, B.ctypes, dims[3:].ctypes, A.ctypes,
+                 dims[4:].ctypes, scalars[1:].ctypes, C.ctypes,
+                 dims[5:].ctypes)
+
+    return impl
+
+
 def add_outer_products(W, D, A, alpha, beta):
     """In place: ``W <- beta * W + alpha * D^T A``.
 
@@ -52,25 +101,106 @@ def _add_outer_products(W, D, A, alpha, beta):
                for x in (W, D, A)):
         raise TypeError("add_outer_products takes C-contiguous arrays of "
                         "one float dtype")
-    gemm = _GEMM[W.dtype]
 
     def impl(W, D, A, alpha, beta):
-        n_out, n_in = W.shape
-        if D.shape[1] != n_out or A.shape[1] != n_in or \
-                A.shape[0] != D.shape[0]:
-            raise ValueError("add_outer_products: shapes do not match")
-        # Column-major BLAS sees the row-major W as W^T (n_in x n_out), A as
-        # A^T (n_in x m) and D as D^T (n_out x m), so it computes
-        # W^T <- beta W^T + alpha A^T D: op(a) = 'N', op(b) = 'T'.
-        flags = np.array([ord("N"), ord("T")], np.uint8)
-        dims = np.array([n_in, n_out, D.shape[0]], np.int32)
-        scalars = np.array([alpha, beta], W.dtype)
-        gemm(flags.ctypes, flags[1:].ctypes,
-             dims.ctypes, dims[1:].ctypes, dims[2:].ctypes,
-             scalars.ctypes, A.ctypes, dims.ctypes, D.ctypes,
-             dims[1:].ctypes, scalars[1:].ctypes, W.ctypes, dims.ctypes)
+        gemm(W, D, A, True, False, alpha, beta)
 
     return impl
+
+
+# -- Products in blocks ---------------------------------------------------------
+#
+# OpenBLAS's SkylakeX kernels (also used on Zen 4 and later Intel cores) have
+# a second path for small products, without packing: a product of at most a
+# million multiply-adds goes there, unless both factors are transposed, or
+# (column-major) only the first is and the result has more than 1,200
+# numbers or the shared dimension is under 32.  At network3's thin shapes it
+# runs up to twice as fast as the packed path (measured: a fully connected
+# layer's gradient sent down, 10 x 100 by 100 x 2880, float32, 206 us whole,
+# 82 us in 24 blocks; the first conv layer's weight gradient, 128 us and 82
+# us in 3 blocks).  ``block_plan`` cuts a product into such pieces where
+# that BLAS is the one the kernels call; anywhere else it leaves the product
+# whole.
+
+SMALL_PRODUCT = 1_000_000     # multiply-adds
+SMALL_TRANSPOSED_RESULT = 1200
+SMALL_TRANSPOSED_SHARED = 32
+#: Products cut into more blocks than this stay whole: each call costs
+#: about a fifth of a microsecond.
+MOST_BLOCKS = 64
+
+
+def _small_path(m, n, k, transpose_a, transpose_b):
+    """Whether OpenBLAS's small-matrix path takes the row-major product
+    ``(m, k) x (k, n)`` (see above; BLAS sees it column-major, the
+    factors swapped)."""
+    first, second = transpose_b, transpose_a   # column-major op flags
+    if m * n * k > SMALL_PRODUCT or (first and second):
+        return False
+    return not first or second or (
+        m * n <= SMALL_TRANSPOSED_RESULT and k >= SMALL_TRANSPOSED_SHARED)
+
+
+@functools.lru_cache(maxsize=None)
+def _has_small_path():
+    """Whether the kernels' BLAS is an OpenBLAS with SkylakeX kernels:
+    SciPy's own, where SciPy bundles one; otherwise every BLAS loaded."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return False
+    libraries = [info for info in threadpool_info()
+                 if info.get("user_api") == "blas"]
+    scipys = [info for info in libraries
+              if "scipy" in os.path.basename(os.path.dirname(
+                  info.get("filepath", "")))]
+    chosen = [info for info in scipys if "64_" not in info.get("prefix", "")]
+    chosen = chosen or libraries
+    return bool(chosen) and all(
+        info.get("internal_api") == "openblas"
+        and info.get("architecture") in _SMALL_PATH_CORES
+        for info in chosen)
+
+
+_SMALL_PATH_CORES = {"SkylakeX", "Cooperlake", "SapphireRapids"}
+
+
+@functools.lru_cache(maxsize=None)
+def block_plan(m, n, k, transpose_a=False, transpose_b=False):
+    """``(axis, size)`` for ``conv_kernels.product``: the product ``(m, k)
+    x (k, n)`` in blocks of ``size`` along axis 0 (rows of the result), 1
+    (its columns) or 2 (the shared dimension), the fewest blocks that
+    OpenBLAS's small-matrix path takes; ``(0, m)`` (whole) where it
+    takes the product whole, where that BLAS is not the kernels', or
+    where it would need more than ``MOST_BLOCKS`` blocks."""
+    whole = (0, max(m, 1))
+    if not _has_small_path() or _small_path(m, n, k, transpose_a,
+                                            transpose_b):
+        return whole
+    best, fewest = whole, MOST_BLOCKS + 1
+    for axis, length in enumerate((m, n, k)):
+        size = _largest_block(axis, (m, n, k), transpose_a, transpose_b)
+        if size and -(-length // size) < fewest:
+            best, fewest = (axis, size), -(-length // size)
+    return best
+
+
+def _largest_block(axis, dims, transpose_a, transpose_b):
+    """The largest block along ``axis`` that takes the small path, or 0."""
+    others = int(np.prod([d for j, d in enumerate(dims) if j != axis]))
+    size = min(dims[axis], SMALL_PRODUCT // max(others, 1))
+    first, second = transpose_b, transpose_a
+    if first and second:
+        return 0
+    if first:   # column-major "TN": a small result, a long shared side
+        m, n, k = dims
+        if axis == 2:
+            return size if m * n <= SMALL_TRANSPOSED_RESULT and \
+                size >= SMALL_TRANSPOSED_SHARED else 0
+        if k < SMALL_TRANSPOSED_SHARED:
+            return 0
+        size = min(size, SMALL_TRANSPOSED_RESULT // (n if axis == 0 else m))
+    return max(size, 0)
 
 
 # -- BLAS threads ---------------------------------------------------------------

@@ -53,7 +53,7 @@ import time
 
 import numpy as np
 
-from . import conv_kernels, mnist_loader
+from . import blas, conv_kernels, mnist_loader
 from . import validation as check
 
 __all__ = ["Network", "ConvPoolLayer", "FullyConnectedLayer", "SoftmaxLayer",
@@ -120,6 +120,18 @@ linear.prime = lambda z: np.ones_like(z)
 #: ``fastnet.conv_models``).
 ACTIVATIONS = {"sigmoid": sigmoid, "tanh": tanh, "ReLU": ReLU,
                "linear": linear}
+
+
+def _slope_source(activation_fn, z, a):
+    """``(kind, values)`` for ``conv_kernels.pool_backward``: how the
+    compiled loop finds ``activation_fn.prime(z)``, and from what."""
+    if activation_fn is sigmoid:
+        return conv_kernels.SLOPE_SIGMOID, a
+    if activation_fn is tanh:
+        return conv_kernels.SLOPE_TANH, a
+    if activation_fn is ReLU:
+        return conv_kernels.SLOPE_RELU, z
+    return conv_kernels.SLOPE_GIVEN, derivative(activation_fn, z, a)
 
 
 def derivative(activation_fn, z, a):
@@ -514,8 +526,9 @@ class ConvPoolLayer(_Buffered):
                                            * kh * kw), dtype)
         conv_kernels.im2col(x, kh, kw, ph, pw, columns)
         filters = _filter_rows(self.w)
-        conv = np.matmul(columns, filters.T, out=self._buffer(
-            "conv", (len(columns), n_filters), dtype))
+        conv = _product(self._buffer("conv", (len(columns), n_filters),
+                                     dtype),
+                        columns, np.ascontiguousarray(filters.T))
         pooled_shape = (m, oh // ph, ow // pw, n_filters)
         z = self._buffer("z", pooled_shape, dtype)
         argmax = self._buffer("argmax", pooled_shape, np.int64)
@@ -537,21 +550,22 @@ class ConvPoolLayer(_Buffered):
         returns None for both gradients."""
         x_shape, columns, argmax, z, activation, filters = cache
         n_filters, _, kh, kw = self.filter_shape
-        delta_z = derivative(self.activation_fn, z, activation)
-        delta_z *= delta.reshape((len(z),) + self.output_shape
-                                 ).transpose(0, 2, 3, 1)
-        delta_z = delta_z.reshape(-1, n_filters)
-        argmax = argmax.reshape(-1, n_filters)
-        nabla_b = delta_z.sum(axis=0)
+        kind, values = _slope_source(self.activation_fn, z, activation)
+        nabla_b = np.empty(n_filters, z.dtype)
         delta_conv = self._buffer("delta_conv", (len(columns), n_filters),
                                   z.dtype)
-        conv_kernels.unpool(delta_z, argmax, delta_conv)
-        nabla_w = _filters_from_rows(delta_conv.T @ columns,
-                                     self.filter_shape)
+        conv_kernels.pool_backward(
+            np.ascontiguousarray(delta, dtype=z.dtype).reshape(
+                len(z), n_filters, -1),
+            values.reshape(-1, n_filters), kind,
+            argmax.reshape(-1, n_filters), delta_conv, nabla_b)
+        nabla_w = _filters_from_rows(
+            _product(np.empty(filters.shape, z.dtype), delta_conv, columns,
+                     transpose_a=True), self.filter_shape)
         delta_in = None
         if need_delta_in:
-            delta_columns = np.matmul(delta_conv, filters, out=self._buffer(
-                "delta_columns", columns.shape, z.dtype))
+            delta_columns = _product(self._buffer(
+                "delta_columns", columns.shape, z.dtype), delta_conv, filters)
             delta_in = self._buffer("delta_in", x_shape, z.dtype)
             conv_kernels.col2im(delta_columns, kh, kw, *self.poolsize,
                                 delta_in)
@@ -591,7 +605,8 @@ class FullyConnectedLayer(_Buffered):
         a_in = a.reshape(len(a), self.n_in)
         if mask is not None:
             a_in = a_in * mask
-        z = a_in @ self.w + self.b
+        z = _product(None, a_in, self.w)
+        z += self.b
         activation = self.activation_fn(z)
         return activation, (a.shape, a_in, mask, z, activation)
 
@@ -599,7 +614,7 @@ class FullyConnectedLayer(_Buffered):
         return self.activation_fn(self._evaluation_z(a))
 
     def _evaluation_z(self, a):
-        product = a.reshape(len(a), self.n_in) @ self.w
+        product = _product(None, a.reshape(len(a), self.n_in), self.w)
         if self.p_dropout:
             product *= 1 - self.p_dropout
         return product + self.b
@@ -619,14 +634,16 @@ class FullyConnectedLayer(_Buffered):
         nabla_b = delta.sum(axis=0)
         delta_in = None
         if need_delta_in:   # from the weights before the step
-            delta_in = _times_transpose(delta, self.w, self._buffer(
-                "delta_in", a_in.shape, delta.dtype))
+            delta_in = _product(self._buffer("delta_in", a_in.shape,
+                                             delta.dtype),
+                                delta, self.w, transpose_b=True)
             if mask is not None:
                 delta_in *= mask
             delta_in = delta_in.reshape(a_shape)
         if step is None:
-            nabla_w = np.matmul(a_in.T, delta, out=self._buffer(
-                "nabla_w", self.w.shape, delta.dtype))
+            nabla_w = _product(self._buffer("nabla_w", self.w.shape,
+                                            delta.dtype),
+                               a_in, delta, transpose_a=True)
             return nabla_w, nabla_b, delta_in
         if _gemm_can_step(self.w, a_in, delta):
             # w <- (1 - eta decay) w - eta a_in^T delta in one BLAS call:
@@ -651,15 +668,28 @@ def _gemm_can_step(w, a, delta):
             and w.dtype == a.dtype == delta.dtype)
 
 
-def _times_transpose(delta, w, out):
-    """``delta @ w.T`` (m, n_in) for ``delta`` (m, n_out) and ``w``
-    (n_in, n_out), in ``out`` or a view of the same numbers.  In float32
-    computed as ``(w @ delta.T).T``: OpenBLAS's sgemm took half the time
-    that way round at these shapes (mini-batches of 10, a 2880 x 100
-    layer; SkylakeX kernels), and its dgemm longer."""
-    if delta.dtype == np.float32:
-        return np.matmul(w, delta.T, out=out.reshape(out.shape[::-1])).T
-    return np.matmul(delta, w.T, out=out)
+def _product(out, a, b, transpose_a=False, transpose_b=False):
+    """``op(a) op(b)`` (``op(x)`` is ``x.T`` if ``transpose_x``), in
+    ``out`` (None: a new array), returned.  Cut into the blocks
+    ``blas.block_plan`` chooses where every array is of one float dtype
+    with contiguous rows; otherwise NumPy's product (mixed dtypes get
+    NumPy's promotion)."""
+    left, right = (a.T if transpose_a else a), (b.T if transpose_b else b)
+    dtype = np.result_type(a, b)
+    if out is None:
+        out = np.empty((left.shape[0], right.shape[1]), dtype)
+    if not (a.dtype == b.dtype == out.dtype
+            and a.dtype in (np.float32, np.float64)
+            and all(x.ndim == 2 and x.strides[1] == x.itemsize
+                    for x in (a, b, out))):
+        return np.matmul(left, right, out=out)
+    m, k = left.shape
+    axis, size = blas.block_plan(m, right.shape[1], k, transpose_a,
+                                 transpose_b)
+    if size == (m, right.shape[1], k)[axis]:   # one block: NumPy's
+        return np.matmul(left, right, out=out)
+    conv_kernels.product(out, a, b, transpose_a, transpose_b, axis, size)
+    return out
 
 
 class SoftmaxLayer(FullyConnectedLayer):

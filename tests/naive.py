@@ -391,12 +391,27 @@ def max_pool(conv, bias, z, argmax):
     argmax[...] = blocks.argmax(axis=0)
 
 
-def unpool(delta, argmax, delta_conv):
-    """``delta_conv`` <- zero but at each window's maximum, which gets
-    the window's ``delta``."""
+def pool_backward(delta, values, slope_kind, argmax, delta_conv, nabla_b):
+    """``delta_z`` = the activation's slope (from ``values``, as
+    ``slope_kind`` says) times ``delta`` (m, maps, positions) in window
+    order; ``nabla_b`` <- its sum over windows; ``delta_conv`` <- zero
+    but at each window's maximum, which gets the window's ``delta_z``."""
+    from fastnet import conv_kernels
+    slope = {conv_kernels.SLOPE_GIVEN: values,
+             conv_kernels.SLOPE_SIGMOID: values * (1 - values),
+             conv_kernels.SLOPE_TANH: 1 - values * values,
+             conv_kernels.SLOPE_RELU: (values >= 0).astype(values.dtype),
+             }[slope_kind]
+    delta_z = slope * delta.transpose(0, 2, 1).reshape(values.shape)
+    nabla_b[...] = delta_z.sum(axis=0)
     delta_conv[...] = 0
-    windows, maps = np.indices(delta.shape)
-    delta_conv.reshape(-1, *delta.shape)[argmax, windows, maps] = delta
+    windows, maps = np.indices(values.shape)
+    delta_conv.reshape(-1, *values.shape)[argmax, windows, maps] = delta_z
+
+
+def product(C, A, B, transpose_a, transpose_b, axis, size):
+    """``C`` <- ``op(A) op(B)``, whole."""
+    C[...] = (A.T if transpose_a else A) @ (B.T if transpose_b else B)
 
 
 def gradient_step(w, a, delta, alpha, beta):

@@ -47,7 +47,7 @@ import pytest
 from numba.core.registry import CPUDispatcher
 
 import naive
-from fastnet import conv_kernels, kernels
+from fastnet import blas, conv_kernels, kernels
 from fastnet.kernels import CROSS_ENTROPY, QUADRATIC, Net, Step
 from support import assert_layers_close, relative_error
 
@@ -818,8 +818,8 @@ def conv_layer(shape, kernel_shape, pool, dtype, ties=False, maps=4,
 def test_conv_kernels_warm_up_compiles_both_precisions():
     conv_kernels.warm_up()
     for kernel in (conv_kernels.im2col, conv_kernels.max_pool,
-                   conv_kernels.unpool, conv_kernels.col2im,
-                   conv_kernels.gradient_step):
+                   conv_kernels.pool_backward, conv_kernels.col2im,
+                   conv_kernels.gradient_step, conv_kernels.product):
         dtypes = {str(array.dtype) for signature in kernel.signatures
                   for array in signature if hasattr(array, "dtype")}
         assert {"float32", "float64"} <= dtypes, kernel
@@ -849,16 +849,109 @@ def test_max_pool(dtype, ties, shape, kernel_shape, pool):
         np.testing.assert_array_equal(ours, theirs)
 
 
-@compares("unpool")
+SLOPES = [conv_kernels.SLOPE_GIVEN, conv_kernels.SLOPE_SIGMOID,
+          conv_kernels.SLOPE_TANH, conv_kernels.SLOPE_RELU]
+
+
+@compares("pool_backward")
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("slope_kind", SLOPES)
 @pytest.mark.parametrize("shape, kernel_shape, pool", CONV_SHAPES)
-def test_unpool(dtype, ties, shape, kernel_shape, pool):
+def test_pool_backward(dtype, ties, slope_kind, shape, kernel_shape, pool):
     layer = conv_layer(shape, kernel_shape, pool, dtype, ties)
+    z = layer["z"]
+    values = z if slope_kind in (conv_kernels.SLOPE_GIVEN,
+                                 conv_kernels.SLOPE_RELU) \
+        else np.tanh(z)   # an activation in (-1, 1)
+    m = shape[0]
+    # the gradient with the output, channels first as network3 sends it
+    delta = np.ascontiguousarray(layer["delta"].reshape(
+        m, -1, z.shape[1]).transpose(0, 2, 1))
     delta_conv = np.full_like(layer["conv"], np.nan)   # all overwritten
-    ours, theirs = in_place(conv_kernels.unpool, naive.unpool,
-                            [layer["delta"], layer["argmax"], delta_conv], 2)
-    np.testing.assert_array_equal(ours, theirs)
+    nabla_b = np.full(z.shape[1], np.nan, dtype)
+    arrays = [delta, values, slope_kind, layer["argmax"], delta_conv,
+              nabla_b]
+    ours, theirs = in_place(conv_kernels.pool_backward, naive.pool_backward,
+                            arrays, 4)
+    np.testing.assert_array_equal(ours, theirs)   # one product each
+    ours, theirs = in_place(conv_kernels.pool_backward, naive.pool_backward,
+                            arrays, 5)
+    assert relative_error(ours, theirs) <= SUM_RTOL[dtype]   # sums
+
+
+def test_pool_backward_tolerance_catches_a_window_left_out():
+    layer = conv_layer((2, 12, 12, 3), (5, 5), (2, 2), np.float64)
+    z, m = layer["z"], 2
+    delta = np.ascontiguousarray(layer["delta"].reshape(
+        m, -1, z.shape[1]).transpose(0, 2, 1))
+    nabla_b, wrong = np.empty(z.shape[1]), np.empty(z.shape[1])
+    conv_kernels.pool_backward(delta, z, conv_kernels.SLOPE_GIVEN,
+                               layer["argmax"], np.empty_like(layer["conv"]),
+                               nabla_b)
+    delta[-1, :, -1] = 0   # the last window's gradient forgotten
+    naive.pool_backward(delta, z, conv_kernels.SLOPE_GIVEN, layer["argmax"],
+                        np.empty_like(layer["conv"]), wrong)
+    assert relative_error(nabla_b, wrong) > 1e3 * SUM_RTOL[np.float64]
+
+
+#: (m, n, k, transpose_a, transpose_b) of network3's products and odd ones.
+PRODUCTS = [(10, 2880, 100, False, True), (5760, 20, 25, False, False),
+            (20, 25, 5760, True, False), (40, 500, 640, True, False),
+            (7, 5, 3, True, True), (1, 1, 1, False, False)]
+
+
+def product_factors(m, n, k, transpose_a, transpose_b, dtype, seed=35):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((k, m) if transpose_a else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if transpose_b else (k, n)).astype(dtype)
+    return a, b
+
+
+@compares("product")
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("m, n, k, transpose_a, transpose_b", PRODUCTS)
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_product(dtype, m, n, k, transpose_a, transpose_b, axis):
+    a, b = product_factors(m, n, k, transpose_a, transpose_b, dtype)
+    size = max((m, n, k)[axis] // 3, 1)   # blocks that do not divide
+    c = np.full((m, n), np.nan, dtype)    # all overwritten
+    ours, theirs = in_place(conv_kernels.product, naive.product,
+                            [c, a, b, transpose_a, transpose_b, axis, size],
+                            0)
+    assert relative_error(ours, theirs) <= SUM_RTOL[dtype]
+
+
+@pytest.mark.parametrize("m, n, k, transpose_a, transpose_b", PRODUCTS)
+def test_block_plan_cuts_into_whole_blocks(m, n, k, transpose_a,
+                                           transpose_b):
+    axis, size = blas.block_plan(m, n, k, transpose_a, transpose_b)
+    assert axis in (0, 1, 2) and 1 <= size <= (m, n, k)[axis]
+    assert -(-(m, n, k)[axis] // size) <= blas.MOST_BLOCKS
+
+
+def test_block_plan_keeps_each_block_on_the_small_path(monkeypatch):
+    monkeypatch.setattr(blas, "_has_small_path", lambda: True)
+    blas.block_plan.cache_clear()
+    try:
+        # the gradient a 2880 x 100 layer sends down: column-major "TN",
+        # so at most 1,200 numbers of the result per block
+        assert blas.block_plan(10, 2880, 100, False, True) == (1, 120)
+        # the first conv layer's weight gradient: the shared side cut
+        assert blas.block_plan(20, 25, 5760, True, False) == (2, 2000)
+        # small enough already, or never on the path (both transposed)
+        assert blas.block_plan(10, 30, 784) == (0, 10)
+        assert blas.block_plan(10, 2880, 100, True, True) == (0, 10)
+    finally:
+        blas.block_plan.cache_clear()
+
+
+def test_product_tolerance_catches_a_block_left_out():
+    a, b = product_factors(20, 25, 5760, True, False, np.float64)
+    c = np.empty((20, 25))
+    conv_kernels.product(c, a, b, True, False, 2, 2000)
+    wrong = a[:4000].T @ b[:4000]   # the last block forgotten
+    assert relative_error(c, wrong) > 1e3 * SUM_RTOL[np.float64]
 
 
 @compares("col2im")
