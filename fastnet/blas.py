@@ -1,10 +1,12 @@
-"""BLAS ``gemm`` with its ``alpha`` and ``beta``, callable from the kernels.
+"""BLAS ``gemm`` with its ``alpha`` and ``beta``, callable from the kernels,
+whole or in blocks.
 
 ``np.dot`` (in NumPy and in Numba) computes ``C = A B`` into a fresh or
 given array.  A gradient step wants ``W <- decay * W - step * D^T A`` in one
 pass over ``W``, which is exactly ``gemm`` with ``alpha = -step`` and
 ``beta = decay``; it saves storing the weight gradient and a second pass
-over the weights (about a quarter of a fast MNIST epoch).
+over the weights (about a quarter of a fast MNIST epoch).  And some thin
+products run faster cut into pieces (``plan_blocks``, below).
 
 SciPy exports ``dgemm`` and ``sgemm`` through ``scipy.linalg.cython_blas``
 (the same BLAS Numba's own ``np.dot`` calls).  Their addresses are
@@ -24,6 +26,8 @@ import llvmlite.binding as llvm
 import numpy as np
 from numba import types
 from numba.extending import get_cython_function_address, overload
+
+from .compiled import jit
 
 
 def _external_gemm(name):
@@ -86,28 +90,6 @@ def _gemm(C, A, B, transpose_a, transpose_b, alpha, beta):
     return impl
 
 
-def add_outer_products(W, D, A, alpha, beta):
-    """In place: ``W <- beta * W + alpha * D^T A``.
-
-    ``W`` (n_out, n_in), ``D`` (m, n_out) and ``A`` (m, n_in) are
-    C-contiguous arrays of one float dtype.  Only callable from Numba
-    code."""
-    raise NotImplementedError("add_outer_products runs inside Numba kernels")
-
-
-@overload(add_outer_products)
-def _add_outer_products(W, D, A, alpha, beta):
-    if not all(getattr(x, "layout", None) == "C" and x.dtype == W.dtype
-               for x in (W, D, A)):
-        raise TypeError("add_outer_products takes C-contiguous arrays of "
-                        "one float dtype")
-
-    def impl(W, D, A, alpha, beta):
-        gemm(W, D, A, True, False, alpha, beta)
-
-    return impl
-
-
 # -- Products in blocks ---------------------------------------------------------
 #
 # OpenBLAS's SkylakeX kernels (also used on Zen 4 and later Intel cores) have
@@ -118,9 +100,9 @@ def _add_outer_products(W, D, A, alpha, beta):
 # runs up to twice as fast as the packed path (measured: a fully connected
 # layer's gradient sent down, 10 x 100 by 100 x 2880, float32, 206 us whole,
 # 82 us in 24 blocks; the first conv layer's weight gradient, 128 us and 82
-# us in 3 blocks).  ``block_plan`` cuts a product into such pieces where
-# that BLAS is the one the kernels call; anywhere else it leaves the product
-# whole.
+# us in 3 blocks).  ``plan_blocks`` cuts a product into such pieces, and
+# ``gemm_in_blocks`` computes it so, where that BLAS is the one the kernels
+# call (``small_path_available``); anywhere else products stay whole.
 
 SMALL_PRODUCT = 1_000_000     # multiply-adds
 SMALL_TRANSPOSED_RESULT = 1200
@@ -130,7 +112,8 @@ SMALL_TRANSPOSED_SHARED = 32
 MOST_BLOCKS = 64
 
 
-def _small_path(m, n, k, transpose_a, transpose_b):
+@jit
+def small_path_takes(m, n, k, transpose_a, transpose_b):
     """Whether OpenBLAS's small-matrix path takes the row-major product
     ``(m, k) x (k, n)`` (see above; BLAS sees it column-major, the
     factors swapped)."""
@@ -141,8 +124,94 @@ def _small_path(m, n, k, transpose_a, transpose_b):
         m * n <= SMALL_TRANSPOSED_RESULT and k >= SMALL_TRANSPOSED_SHARED)
 
 
+@jit
+def largest_block(axis, m, n, k, transpose_a, transpose_b):
+    """The largest block along ``axis`` (0: m, 1: n, 2: k) that the small
+    path takes, or 0."""
+    length = m if axis == 0 else (n if axis == 1 else k)
+    others = max(m * n * k // max(length, 1), 1)
+    size = min(length, SMALL_PRODUCT // others)
+    first, second = transpose_b, transpose_a
+    if first and second:
+        return 0
+    if first:   # column-major "TN": a small result, a long shared side
+        if axis == 2:
+            return size if m * n <= SMALL_TRANSPOSED_RESULT and \
+                size >= SMALL_TRANSPOSED_SHARED else 0
+        if k < SMALL_TRANSPOSED_SHARED:
+            return 0
+        size = min(size, SMALL_TRANSPOSED_RESULT // (n if axis == 0 else m))
+    return max(size, 0)
+
+
+@jit
+def plan_blocks(m, n, k, transpose_a, transpose_b):
+    """``(axis, size)``: the product ``(m, k) x (k, n)`` in blocks of
+    ``size`` along axis 0 (rows of the result), 1 (its columns) or 2 (the
+    shared dimension), the fewest blocks that OpenBLAS's small-matrix
+    path takes, rows or columns on a tie (their sums are those of the
+    whole product); ``(0, m)``, whole, where the path takes it whole or
+    would need more than ``MOST_BLOCKS`` blocks."""
+    best_axis, best_size, fewest = 0, max(m, 1), MOST_BLOCKS + 1
+    if small_path_takes(m, n, k, transpose_a, transpose_b):
+        return best_axis, best_size
+    for axis in range(3):
+        size = largest_block(axis, m, n, k, transpose_a, transpose_b)
+        length = m if axis == 0 else (n if axis == 1 else k)
+        if size > 0 and (length + size - 1) // size < fewest:
+            best_axis, best_size = axis, size
+            fewest = (length + size - 1) // size
+    return best_axis, best_size
+
+
 @functools.lru_cache(maxsize=None)
-def _has_small_path():
+def block_plan(m, n, k, transpose_a=False, transpose_b=False):
+    """``plan_blocks`` from Python, where the kernels' BLAS has the small
+    path (``small_path_available``); ``(0, m)``, whole, elsewhere."""
+    if not small_path_available():
+        return 0, max(m, 1)
+    return plan_blocks.py_func(m, n, k, transpose_a, transpose_b)
+
+
+@jit
+def gemm_in_blocks(C, A, B, transpose_a, transpose_b, alpha, beta, axis,
+                   size):
+    """``gemm`` in blocks of ``size`` along ``axis`` (see ``plan_blocks``):
+    blocks of the result's rows or columns, or of the shared dimension,
+    whose products are added up (``beta`` applies to the first)."""
+    m, n = C.shape
+    if axis == 0:
+        for i in range(0, m, size):
+            e = min(i + size, m)
+            if transpose_a:
+                gemm(C[i:e], A[:, i:e], B, True, transpose_b, alpha, beta)
+            else:
+                gemm(C[i:e], A[i:e], B, False, transpose_b, alpha, beta)
+    elif axis == 1:
+        for j in range(0, n, size):
+            e = min(j + size, n)
+            if transpose_b:
+                gemm(C[:, j:e], A, B[j:e], transpose_a, True, alpha, beta)
+            else:
+                gemm(C[:, j:e], A, B[:, j:e], transpose_a, False, alpha,
+                     beta)
+    else:
+        k = A.shape[0] if transpose_a else A.shape[1]
+        for t in range(0, k, size):
+            e = min(t + size, k)
+            scale = beta if t == 0 else 1.0
+            if transpose_a and transpose_b:
+                gemm(C, A[t:e], B[:, t:e], True, True, alpha, scale)
+            elif transpose_a:
+                gemm(C, A[t:e], B[t:e], True, False, alpha, scale)
+            elif transpose_b:
+                gemm(C, A[:, t:e], B[:, t:e], False, True, alpha, scale)
+            else:
+                gemm(C, A[:, t:e], B[t:e], False, False, alpha, scale)
+
+
+@functools.lru_cache(maxsize=None)
+def small_path_available():
     """Whether the kernels' BLAS is an OpenBLAS with SkylakeX kernels:
     SciPy's own, where SciPy bundles one; otherwise every BLAS loaded."""
     try:
@@ -163,44 +232,6 @@ def _has_small_path():
 
 
 _SMALL_PATH_CORES = {"SkylakeX", "Cooperlake", "SapphireRapids"}
-
-
-@functools.lru_cache(maxsize=None)
-def block_plan(m, n, k, transpose_a=False, transpose_b=False):
-    """``(axis, size)`` for ``conv_kernels.product``: the product ``(m, k)
-    x (k, n)`` in blocks of ``size`` along axis 0 (rows of the result), 1
-    (its columns) or 2 (the shared dimension), the fewest blocks that
-    OpenBLAS's small-matrix path takes; ``(0, m)`` (whole) where it
-    takes the product whole, where that BLAS is not the kernels', or
-    where it would need more than ``MOST_BLOCKS`` blocks."""
-    whole = (0, max(m, 1))
-    if not _has_small_path() or _small_path(m, n, k, transpose_a,
-                                            transpose_b):
-        return whole
-    best, fewest = whole, MOST_BLOCKS + 1
-    for axis, length in enumerate((m, n, k)):
-        size = _largest_block(axis, (m, n, k), transpose_a, transpose_b)
-        if size and -(-length // size) < fewest:
-            best, fewest = (axis, size), -(-length // size)
-    return best
-
-
-def _largest_block(axis, dims, transpose_a, transpose_b):
-    """The largest block along ``axis`` that takes the small path, or 0."""
-    others = int(np.prod([d for j, d in enumerate(dims) if j != axis]))
-    size = min(dims[axis], SMALL_PRODUCT // max(others, 1))
-    first, second = transpose_b, transpose_a
-    if first and second:
-        return 0
-    if first:   # column-major "TN": a small result, a long shared side
-        m, n, k = dims
-        if axis == 2:
-            return size if m * n <= SMALL_TRANSPOSED_RESULT and \
-                size >= SMALL_TRANSPOSED_SHARED else 0
-        if k < SMALL_TRANSPOSED_SHARED:
-            return 0
-        size = min(size, SMALL_TRANSPOSED_RESULT // (n if axis == 0 else m))
-    return max(size, 0)
 
 
 # -- BLAS threads ---------------------------------------------------------------

@@ -41,7 +41,7 @@ The plain NumPy twins of these kernels are in ``tests/naive.py``.
 
 import numpy as np
 
-from .blas import add_outer_products, gemm
+from .blas import gemm, gemm_in_blocks
 from .compiled import jit
 
 _jit = jit
@@ -188,34 +188,7 @@ def product(C, A, B, transpose_a, transpose_b, axis, size):
     the rows of ``C``, 1 its columns, 2 the shared dimension (whose
     blocks are added up); ``blas.block_plan`` chooses them.  Rows of all
     three arrays contiguous, one dtype."""
-    m, n = C.shape
-    if axis == 0:
-        for i in range(0, m, size):
-            e = min(i + size, m)
-            if transpose_a:
-                gemm(C[i:e], A[:, i:e], B, True, transpose_b, 1.0, 0.0)
-            else:
-                gemm(C[i:e], A[i:e], B, False, transpose_b, 1.0, 0.0)
-    elif axis == 1:
-        for j in range(0, n, size):
-            e = min(j + size, n)
-            if transpose_b:
-                gemm(C[:, j:e], A, B[j:e], transpose_a, True, 1.0, 0.0)
-            else:
-                gemm(C[:, j:e], A, B[:, j:e], transpose_a, False, 1.0, 0.0)
-    else:
-        k = A.shape[0] if transpose_a else A.shape[1]
-        for t in range(0, k, size):
-            e = min(t + size, k)
-            beta = 0.0 if t == 0 else 1.0
-            if transpose_a and transpose_b:
-                gemm(C, A[t:e], B[:, t:e], True, True, 1.0, beta)
-            elif transpose_a:
-                gemm(C, A[t:e], B[t:e], True, False, 1.0, beta)
-            elif transpose_b:
-                gemm(C, A[:, t:e], B[:, t:e], False, True, 1.0, beta)
-            else:
-                gemm(C, A[:, t:e], B[t:e], False, False, 1.0, beta)
+    gemm_in_blocks(C, A, B, transpose_a, transpose_b, 1.0, 0.0, axis, size)
 
 
 @_jit
@@ -223,7 +196,7 @@ def gradient_step(w, a, delta, alpha, beta):
     """In place: ``w`` (n_in, n_out) <- ``beta * w + alpha * a^T delta``
     for the inputs ``a`` (m, n_in) and the gradient with the outputs
     ``delta`` (m, n_out); all C-contiguous, of one dtype."""
-    add_outer_products(w, a, delta, alpha, beta)
+    gemm(w, a, delta, True, False, alpha, beta)
 
 
 def warm_up():

@@ -38,7 +38,7 @@ from numba import carray, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from .blas import add_outer_products
+from .blas import (gemm_in_blocks, plan_blocks, small_path_available)
 from .compiled import jit
 
 #: Output-layer error of each cost function, as passed to the kernels.
@@ -58,8 +58,10 @@ _jit = jit
 
 #: A network as the kernels see it: ``params`` the flat parameter vector
 #: (float64 or float32), ``sizes`` (L+1,) int64 neurons per layer,
-#: ``offsets`` (L+1,) int64 from ``param_offsets``.
-Net = namedtuple("Net", "params sizes offsets")
+#: ``offsets`` (L+1,) int64 from ``param_offsets``, ``blocks`` whether
+#: products are cut into the blocks of ``blas.plan_blocks`` (where the
+#: BLAS has OpenBLAS's small-matrix path; see ``layer_product``).
+Net = namedtuple("Net", "params sizes offsets blocks", defaults=(False,))
 
 #: One gradient step's settings: learning rate ``eta``, weight ``decay``
 #: (1 - eta * lmbda / n with L2 regularisation, exactly 1.0 without) and
@@ -84,7 +86,8 @@ def make_net(params, sizes):
     """The ``Net`` record of ``params`` for layer ``sizes`` (a sequence of
     ints); called from Python."""
     sizes = np.asarray(sizes, np.int64)
-    return Net(params, sizes, param_offsets(sizes))
+    return Net(params, sizes, param_offsets(sizes),
+               small_path_available())
 
 
 @_jit
@@ -221,16 +224,33 @@ def accumulate_gradient(D, A_in, grad_w, grad_b):
 
 
 @_jit
-def step_layer(W, b, D, A_in, decay, step, grad_b):
+def layer_product(C, A, B, transpose_a, transpose_b, alpha, beta, blocks):
+    """In place: ``C <- beta * C + alpha * op(A) op(B)`` (``op(X)`` is
+    ``X.T`` if ``transpose_x``), one BLAS call, or with ``blocks`` the
+    pieces ``blas.plan_blocks`` chooses for OpenBLAS's small-matrix path
+    (at mini-batches of 100, [784, 30, 10]'s first layer: 1.5x faster in
+    float64, 1.7x in float32).  Rows of all three contiguous."""
+    m, n = C.shape
+    k = A.shape[0] if transpose_a else A.shape[1]
+    axis, size = 0, max(m, 1)
+    if blocks:
+        axis, size = plan_blocks(m, n, k, transpose_a, transpose_b)
+    gemm_in_blocks(C, A, B, transpose_a, transpose_b, alpha, beta, axis,
+                   size)
+
+
+@_jit
+def step_layer(W, b, D, A_in, decay, step, grad_b, blocks):
     """One layer's gradient step, in place:
     ``w <- decay * w - step * sum_x delta_x a_x^T`` and
     ``b <- b - step * sum_x delta_x``, the reference's update expressions.
 
     ``step`` is eta / m; ``decay`` is 1 - eta * lmbda / n with L2
     regularisation and exactly 1.0 without it.  The weight update is one
-    BLAS call (``gemm`` with alpha = -step, beta = decay), so the weight
-    gradient is never stored.  ``grad_b`` (n_out,) is scratch space."""
-    add_outer_products(W, D, A_in, -step, decay)
+    BLAS call (``gemm`` with alpha = -step, beta = decay, in blocks with
+    ``blocks``: see ``layer_product``), so the weight gradient is never
+    stored.  ``grad_b`` (n_out,) is scratch space."""
+    layer_product(W, D, A_in, True, False, -step, decay, blocks)
     sum_rows(D, grad_b)
     for i in range(b.shape[0]):
         b[i] = b[i] - step * grad_b[i]
@@ -512,7 +532,8 @@ def forward_from(net, workspace, inputs, m):
     for l in range(net.sizes.shape[0] - 1):
         A_in = inputs if l == 0 else activations(workspace, net, l, m)
         A_out = activations(workspace, net, l + 1, m)
-        np.dot(A_in, layer_weights(net.params, net, l).T, A_out)
+        layer_product(A_out, A_in, layer_weights(net.params, net, l), False,
+                      True, 1.0, 0.0, net.blocks)
         activate(A_out, layer_biases(net.params, net, l))
 
 
@@ -525,7 +546,8 @@ def error_below(net, workspace, l, D, m):
     L = net.sizes.shape[0] - 1
     spare = errors_b if (L - l) % 2 == 1 else errors_a
     below = block(spare, 0, m, net.sizes[l])
-    np.dot(D, layer_weights(net.params, net, l), below)
+    layer_product(below, D, layer_weights(net.params, net, l), False, False,
+                  1.0, 0.0, net.blocks)
     hidden_error(below, activations(workspace, net, l, m))
     return below
 
@@ -568,7 +590,7 @@ def backward_step(net, workspace, m, Y, step):
         step_layer(layer_weights(net.params, net, l),
                    layer_biases(net.params, net, l), D,
                    activations(workspace, net, l, m), step.decay,
-                   step.eta / m, workspace[4][:net.sizes[l + 1]])
+                   step.eta / m, workspace[4][:net.sizes[l + 1]], net.blocks)
         D = below
 
 

@@ -158,7 +158,13 @@ def accumulate_gradient(D, A_in, grad_w, grad_b):
     grad_b[...] = row_sum(D)
 
 
-def step_layer(W, b, D, A_in, decay, step, grad_b):
+def layer_product(C, A, B, transpose_a, transpose_b, alpha, beta, blocks):
+    """``C`` <- ``beta C + alpha op(A) op(B)``, whole."""
+    C[...] = beta * C + alpha * ((A.T if transpose_a else A)
+                                 @ (B.T if transpose_b else B))
+
+
+def step_layer(W, b, D, A_in, decay, step, grad_b, blocks):
     """w <- decay w - step sum_x delta_x a_x^T, b <- b - step sum_x delta_x;
     ``grad_b`` is left holding the bias gradient, as the kernel leaves it."""
     W[...] = decay * W - step * (D.T @ A_in)

@@ -337,11 +337,32 @@ def test_accumulate_gradient(dtype, m, n_in, n_out):
     np.testing.assert_array_equal(grads[1], twins[1])
 
 
+@compares("layer_product")
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("m, n, k, transpose_a, transpose_b", [
+    (100, 30, 784, False, True), (100, 784, 30, False, False),
+    (30, 784, 100, True, False), (10, 100, 30, False, True),
+    (3, 2, 1, True, True)])
+@pytest.mark.parametrize("blocks", [False, True])
+def test_layer_product(dtype, m, n, k, transpose_a, transpose_b, blocks):
+    """With ``blocks`` (whatever the BLAS), the products of
+    [784, 30, 10] at a mini-batch of 100, which OpenBLAS takes in pieces;
+    alpha and beta as a gradient step uses them."""
+    a, b = product_factors(m, n, k, transpose_a, transpose_b, dtype)
+    c = np.random.default_rng(36).standard_normal((m, n)).astype(dtype)
+    ours, theirs = in_place(kernels.layer_product, naive.layer_product,
+                            [c, a, b, transpose_a, transpose_b, -0.5, 0.9,
+                             blocks], 0)
+    assert relative_error(ours, theirs) <= SUM_RTOL[dtype]
+    assert relative_error(ours, 0.9 * c) > 1e3 * SUM_RTOL[dtype]
+
+
 @compares("step_layer")
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("decay", [1.0, 0.999])
 @pytest.mark.parametrize("m, n_in, n_out", LAYERS)
-def test_step_layer(dtype, decay, m, n_in, n_out):
+@pytest.mark.parametrize("blocks", [False, True])
+def test_step_layer(dtype, decay, m, n_in, n_out, blocks):
     """The weight update sums m products per entry in BLAS's order (BLAS
     tolerance); the bias update and the bias gradient left in the
     scratch row are the same expressions (bit for bit in float64)."""
@@ -352,8 +373,8 @@ def test_step_layer(dtype, decay, m, n_in, n_out):
     arrays = [W, b, D, A]
     ours, theirs = [a.copy() for a in arrays], [a.copy() for a in arrays]
     rows = [np.full(n_out, np.nan, dtype) for _ in range(2)]
-    kernels.step_layer(*ours, decay, 3.0 / m, rows[0])
-    naive.step_layer(*theirs, decay, 3.0 / m, rows[1])
+    kernels.step_layer(*ours, decay, 3.0 / m, rows[0], blocks)
+    naive.step_layer(*theirs, decay, 3.0 / m, rows[1], blocks)
     assert relative_error(ours[0], theirs[0]) <= SUM_RTOL[dtype]
     np.testing.assert_array_equal(rows[0], rows[1])
     if dtype == np.float64:
@@ -931,7 +952,7 @@ def test_block_plan_cuts_into_whole_blocks(m, n, k, transpose_a,
 
 
 def test_block_plan_keeps_each_block_on_the_small_path(monkeypatch):
-    monkeypatch.setattr(blas, "_has_small_path", lambda: True)
+    monkeypatch.setattr(blas, "small_path_available", lambda: True)
     blas.block_plan.cache_clear()
     try:
         # the gradient a 2880 x 100 layer sends down: column-major "TN",
@@ -944,6 +965,13 @@ def test_block_plan_keeps_each_block_on_the_small_path(monkeypatch):
         assert blas.block_plan(10, 2880, 100, True, True) == (0, 10)
     finally:
         blas.block_plan.cache_clear()
+
+
+@pytest.mark.parametrize("m, n, k, transpose_a, transpose_b", PRODUCTS)
+def test_plan_blocks_compiled_as_in_python(m, n, k, transpose_a,
+                                           transpose_b):
+    assert blas.plan_blocks(m, n, k, transpose_a, transpose_b) == \
+        blas.plan_blocks.py_func(m, n, k, transpose_a, transpose_b)
 
 
 def test_product_tolerance_catches_a_block_left_out():
