@@ -32,62 +32,46 @@ from .compiled import jit
 
 def _external_gemm(name):
     """``?gemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c,
-    ldc)``, every argument a pointer as in Fortran."""
+    ldc)``, every argument a pointer as in Fortran, here an address given
+    as an integer: one signature for both precisions and every array, so
+    each kernel that multiplies compiles one call."""
     symbol = f"fastnet_{name}"
     llvm.add_symbol(symbol, get_cython_function_address(
         "scipy.linalg.cython_blas", name))
-    return types.ExternalFunction(symbol, types.void(*[types.voidptr] * 13))
+    return types.ExternalFunction(symbol, types.void(*[types.intp] * 13))
 
 
-_GEMM = {types.float64: _external_gemm("dgemm"),
-         types.float32: _external_gemm("sgemm")}
+_DGEMM, _SGEMM = _external_gemm("dgemm"), _external_gemm("sgemm")
+_TRANSPOSE, _AS_IS = ord("T"), ord("N")   # gemm's op flags
 
 
-def gemm(C, A, B, transpose_a, transpose_b, alpha, beta):
-    """In place, row-major: ``C <- beta * C + alpha * op(A) op(B)``, where
-    ``op(X)`` is ``X.T`` if ``transpose_x`` else ``X``.
+def variable(value):
+    """``value`` itself, typed as a variable rather than a constant.
 
-    ``C`` (m, n), ``op(A)`` (m, k), ``op(B)`` (k, n): 2-d arrays of one
-    float dtype whose rows are contiguous (C-contiguous arrays, or blocks
-    of their columns).  Only callable from Numba code."""
-    raise NotImplementedError("gemm runs inside Numba kernels")
+    Numba compiles a jitted function anew for each constant a caller
+    passes it (``True`` and ``False`` are two types), so three products
+    written with constant flags would compile the blocked gemm three
+    times; ``gemm_in_blocks(..., variable(True), ...)`` compiles it once.
+    Only callable from Numba code."""
+    return value
 
 
-@overload(gemm)
-def _gemm(C, A, B, transpose_a, transpose_b, alpha, beta):
+@overload(variable)
+def _variable(value):
+    return lambda value: value
+
+
+def _same_float_dtype(C, A, B):
+    """Refuses, when compiling, arrays that are not of one float dtype."""
+
+
+@overload(_same_float_dtype)
+def _check_dtypes(C, A, B):
     if not all(getattr(x, "ndim", None) == 2 and x.dtype == C.dtype
-               for x in (C, A, B)) or C.dtype not in _GEMM:
+               for x in (C, A, B)) or \
+            C.dtype not in (types.float32, types.float64):
         raise TypeError("gemm takes 2-d arrays of one float dtype")
-    external = _GEMM[C.dtype]
-
-    def impl(C, A, B, transpose_a, transpose_b, alpha, beta):
-        m, n = C.shape
-        k = A.shape[0] if transpose_a else A.shape[1]
-        if (A.shape[1] if transpose_a else A.shape[0]) != m or \
-                (B.shape[0] if transpose_b else B.shape[1]) != n or \
-                (B.shape[1] if transpose_b else B.shape[0]) != k:
-            raise ValueError("gemm: shapes do not match")
-        size = C.itemsize
-        if A.strides[1] != size or B.strides[1] != size or \
-                C.strides[1] != size:
-            raise ValueError("gemm: rows must be contiguous")
-        # Column-major BLAS sees a row-major X (r, c) as X^T (c, r), its
-        # leading dimension the row stride; so it computes C^T = op(B)^T
-        # op(A)^T: B first, A second, each transposed if asked.
-        flags = np.array([ord("T") if transpose_b else ord("N"),
-                          ord("T") if transpose_a else ord("N")], np.uint8)
-        dims = np.array([n, m, k,
-                         max(B.strides[0] // size, B.shape[1], 1),
-                         max(A.strides[0] // size, A.shape[1], 1),
-                         max(C.strides[0] // size, n, 1)], np.int32)
-        scalars = np.array([alpha, beta], C.dtype)
-        external(flags.ctypes, flags[1:].ctypes,
-                 dims.ctypes, dims[1:].ctypes, dims[2:].ctypes,
-                 scalars.ctypes, B.ctypes, dims[3:].ctypes, A.ctypes,
-                 dims[4:].ctypes, scalars[1:].ctypes, C.ctypes,
-                 dims[5:].ctypes)
-
-    return impl
+    return lambda C, A, B: None
 
 
 # -- Products in blocks ---------------------------------------------------------
@@ -112,7 +96,6 @@ SMALL_TRANSPOSED_SHARED = 32
 MOST_BLOCKS = 64
 
 
-@jit
 def small_path_takes(m, n, k, transpose_a, transpose_b):
     """Whether OpenBLAS's small-matrix path takes the row-major product
     ``(m, k) x (k, n)`` (see above; BLAS sees it column-major, the
@@ -125,39 +108,37 @@ def small_path_takes(m, n, k, transpose_a, transpose_b):
 
 
 @jit
-def largest_block(axis, m, n, k, transpose_a, transpose_b):
-    """The largest block along ``axis`` (0: m, 1: n, 2: k) that the small
-    path takes, or 0."""
-    length = m if axis == 0 else (n if axis == 1 else k)
-    others = max(m * n * k // max(length, 1), 1)
-    size = min(length, SMALL_PRODUCT // others)
-    first, second = transpose_b, transpose_a
-    if first and second:
-        return 0
-    if first:   # column-major "TN": a small result, a long shared side
-        if axis == 2:
-            return size if m * n <= SMALL_TRANSPOSED_RESULT and \
-                size >= SMALL_TRANSPOSED_SHARED else 0
-        if k < SMALL_TRANSPOSED_SHARED:
-            return 0
-        size = min(size, SMALL_TRANSPOSED_RESULT // (n if axis == 0 else m))
-    return max(size, 0)
-
-
-@jit
 def plan_blocks(m, n, k, transpose_a, transpose_b):
     """``(axis, size)``: the product ``(m, k) x (k, n)`` in blocks of
     ``size`` along axis 0 (rows of the result), 1 (its columns) or 2 (the
     shared dimension), the fewest blocks that OpenBLAS's small-matrix
-    path takes, rows or columns on a tie (their sums are those of the
-    whole product); ``(0, m)``, whole, where the path takes it whole or
-    would need more than ``MOST_BLOCKS`` blocks."""
+    path takes (``small_path_takes``), rows or columns on a tie (their
+    sums are those of the whole product); ``(0, m)``, whole, where the
+    path takes it whole, or would need more than ``MOST_BLOCKS``
+    blocks.  One function, without helpers: each compiled function
+    costs every new environment a fraction of a second."""
+    first, second = transpose_b, transpose_a   # column-major op flags
     best_axis, best_size, fewest = 0, max(m, 1), MOST_BLOCKS + 1
-    if small_path_takes(m, n, k, transpose_a, transpose_b):
-        return best_axis, best_size
+    if m * n * k <= SMALL_PRODUCT and not (first and second) and (
+            not first or second or (m * n <= SMALL_TRANSPOSED_RESULT
+                                    and k >= SMALL_TRANSPOSED_SHARED)):
+        return best_axis, best_size   # small enough already
+    if first and second:
+        return best_axis, best_size   # never on the path
     for axis in range(3):
-        size = largest_block(axis, m, n, k, transpose_a, transpose_b)
         length = m if axis == 0 else (n if axis == 1 else k)
+        size = min(length, SMALL_PRODUCT // max(m * n * k // max(length, 1),
+                                                1))
+        if first:   # column-major "TN": small results, long shared sides
+            if axis == 2:
+                if m * n > SMALL_TRANSPOSED_RESULT or \
+                        size < SMALL_TRANSPOSED_SHARED:
+                    size = 0
+            elif k < SMALL_TRANSPOSED_SHARED:
+                size = 0
+            else:
+                size = min(size, SMALL_TRANSPOSED_RESULT //
+                           (n if axis == 0 else m))
         if size > 0 and (length + size - 1) // size < fewest:
             best_axis, best_size = axis, size
             fewest = (length + size - 1) // size
@@ -176,38 +157,64 @@ def block_plan(m, n, k, transpose_a=False, transpose_b=False):
 @jit
 def gemm_in_blocks(C, A, B, transpose_a, transpose_b, alpha, beta, axis,
                    size):
-    """``gemm`` in blocks of ``size`` along ``axis`` (see ``plan_blocks``):
-    blocks of the result's rows or columns, or of the shared dimension,
-    whose products are added up (``beta`` applies to the first)."""
+    """In place, row-major: ``C <- beta * C + alpha * op(A) op(B)``, where
+    ``op(X)`` is ``X.T`` if ``transpose_x`` else ``X``, computed in blocks
+    of ``size`` along ``axis`` (see ``plan_blocks``): blocks of the
+    result's rows or columns, or of the shared dimension, whose products
+    are added up (``beta`` applies to the first); ``(0, m)`` is one BLAS
+    call.
+
+    ``C`` (m, n), ``op(A)`` (m, k), ``op(B)`` (k, n): 2-d arrays of one
+    float dtype whose rows are contiguous (C-contiguous arrays, or blocks
+    of their columns)."""
+    _same_float_dtype(C, A, B)
     m, n = C.shape
-    if axis == 0:
-        for i in range(0, m, size):
-            e = min(i + size, m)
-            if transpose_a:
-                gemm(C[i:e], A[:, i:e], B, True, transpose_b, alpha, beta)
-            else:
-                gemm(C[i:e], A[i:e], B, False, transpose_b, alpha, beta)
-    elif axis == 1:
-        for j in range(0, n, size):
-            e = min(j + size, n)
-            if transpose_b:
-                gemm(C[:, j:e], A, B[j:e], transpose_a, True, alpha, beta)
-            else:
-                gemm(C[:, j:e], A, B[:, j:e], transpose_a, False, alpha,
-                     beta)
-    else:
-        k = A.shape[0] if transpose_a else A.shape[1]
-        for t in range(0, k, size):
-            e = min(t + size, k)
-            scale = beta if t == 0 else 1.0
-            if transpose_a and transpose_b:
-                gemm(C, A[t:e], B[:, t:e], True, True, alpha, scale)
-            elif transpose_a:
-                gemm(C, A[t:e], B[t:e], True, False, alpha, scale)
-            elif transpose_b:
-                gemm(C, A[:, t:e], B[:, t:e], False, True, alpha, scale)
-            else:
-                gemm(C, A[:, t:e], B[t:e], False, False, alpha, scale)
+    k = A.shape[0] if transpose_a else A.shape[1]
+    if (A.shape[1] if transpose_a else A.shape[0]) != m or \
+            (B.shape[0] if transpose_b else B.shape[1]) != n or \
+            (B.shape[1] if transpose_b else B.shape[0]) != k:
+        raise ValueError("gemm: shapes do not match")
+    item = C.itemsize
+    if A.strides[1] != item or B.strides[1] != item or C.strides[1] != item:
+        raise ValueError("gemm: rows must be contiguous")
+    # Column-major BLAS sees a row-major X (r, c) as X^T (c, r), its
+    # leading dimension the row stride; so it computes C^T = op(B)^T
+    # op(A)^T: B first, A second, each transposed if asked.
+    lda = max(A.strides[0] // item, A.shape[1], 1)
+    ldb = max(B.strides[0] // item, B.shape[1], 1)
+    ldc = max(C.strides[0] // item, n, 1)
+    flags = np.empty(2, np.uint8)
+    flags[0] = _TRANSPOSE if transpose_b else _AS_IS
+    flags[1] = _TRANSPOSE if transpose_a else _AS_IS
+    dims = np.empty(6, np.int32)   # n, m, k of a block; ldb, lda, ldc
+    dims[3], dims[4], dims[5] = ldb, lda, ldc
+    scalars = np.empty(2, C.dtype)
+    scalars[0] = alpha
+    f, d, s = flags.ctypes.data, dims.ctypes.data, scalars.ctypes.data
+    length = m if axis == 0 else (n if axis == 1 else k)
+    for start in range(0, max(length, 1), size):
+        part = min(start + size, length) - start
+        # the block's sizes, and where its three matrices start
+        rows, columns, shared, a, b, c = m, n, k, 0, 0, 0
+        if axis == 0:
+            rows, a, c = part, start * (1 if transpose_a else lda), \
+                start * ldc
+        elif axis == 1:
+            columns, b, c = part, start * (ldb if transpose_b else 1), start
+        else:
+            shared = part
+            a = start * (lda if transpose_a else 1)
+            b = start * (1 if transpose_b else ldb)
+        dims[0], dims[1], dims[2] = columns, rows, shared
+        scalars[1] = beta if axis != 2 or start == 0 else 1.0
+        arguments = (f, f + 1, d, d + 4, d + 8, s,
+                     B.ctypes.data + b * item, d + 12,
+                     A.ctypes.data + a * item, d + 16,
+                     s + item, C.ctypes.data + c * item, d + 20)
+        if item == 8:
+            _DGEMM(*arguments)
+        else:
+            _SGEMM(*arguments)
 
 
 @functools.lru_cache(maxsize=None)

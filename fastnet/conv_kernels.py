@@ -41,7 +41,7 @@ The plain NumPy twins of these kernels are in ``tests/naive.py``.
 
 import numpy as np
 
-from .blas import gemm, gemm_in_blocks
+from .blas import gemm_in_blocks, variable
 from .compiled import jit
 
 _jit = jit
@@ -188,7 +188,8 @@ def product(C, A, B, transpose_a, transpose_b, axis, size):
     the rows of ``C``, 1 its columns, 2 the shared dimension (whose
     blocks are added up); ``blas.block_plan`` chooses them.  Rows of all
     three arrays contiguous, one dtype."""
-    gemm_in_blocks(C, A, B, transpose_a, transpose_b, 1.0, 0.0, axis, size)
+    gemm_in_blocks(C, A, B, variable(transpose_a), variable(transpose_b),
+                   variable(1.0), variable(0.0), axis, size)
 
 
 @_jit
@@ -196,7 +197,8 @@ def gradient_step(w, a, delta, alpha, beta):
     """In place: ``w`` (n_in, n_out) <- ``beta * w + alpha * a^T delta``
     for the inputs ``a`` (m, n_in) and the gradient with the outputs
     ``delta`` (m, n_out); all C-contiguous, of one dtype."""
-    gemm(w, a, delta, True, False, alpha, beta)
+    gemm_in_blocks(w, a, delta, variable(True), variable(False), alpha,
+                   beta, 0, max(w.shape[0], 1))
 
 
 def warm_up():

@@ -38,7 +38,7 @@ from numba import carray, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from .blas import (gemm_in_blocks, plan_blocks, small_path_available)
+from .blas import gemm_in_blocks, plan_blocks, small_path_available, variable
 from .compiled import jit
 
 #: Output-layer error of each cost function, as passed to the kernels.
@@ -229,14 +229,16 @@ def layer_product(C, A, B, transpose_a, transpose_b, alpha, beta, blocks):
     ``X.T`` if ``transpose_x``), one BLAS call, or with ``blocks`` the
     pieces ``blas.plan_blocks`` chooses for OpenBLAS's small-matrix path
     (at mini-batches of 100, [784, 30, 10]'s first layer: 1.5x faster in
-    float64, 1.7x in float32).  Rows of all three contiguous."""
+    float64, 1.7x in float32).  Rows of all three contiguous.  Callers
+    pass the flags through ``blas.variable``, so that this compiles once
+    rather than once for each pair of constants."""
     m, n = C.shape
     k = A.shape[0] if transpose_a else A.shape[1]
     axis, size = 0, max(m, 1)
     if blocks:
         axis, size = plan_blocks(m, n, k, transpose_a, transpose_b)
-    gemm_in_blocks(C, A, B, transpose_a, transpose_b, alpha, beta, axis,
-                   size)
+    gemm_in_blocks(C, A, B, transpose_a, transpose_b, variable(alpha),
+                   variable(beta), axis, size)
 
 
 @_jit
@@ -250,7 +252,8 @@ def step_layer(W, b, D, A_in, decay, step, grad_b, blocks):
     BLAS call (``gemm`` with alpha = -step, beta = decay, in blocks with
     ``blocks``: see ``layer_product``), so the weight gradient is never
     stored.  ``grad_b`` (n_out,) is scratch space."""
-    layer_product(W, D, A_in, True, False, -step, decay, blocks)
+    layer_product(W, D, A_in, variable(True), variable(False), -step, decay,
+                  blocks)
     sum_rows(D, grad_b)
     for i in range(b.shape[0]):
         b[i] = b[i] - step * grad_b[i]
@@ -532,8 +535,8 @@ def forward_from(net, workspace, inputs, m):
     for l in range(net.sizes.shape[0] - 1):
         A_in = inputs if l == 0 else activations(workspace, net, l, m)
         A_out = activations(workspace, net, l + 1, m)
-        layer_product(A_out, A_in, layer_weights(net.params, net, l), False,
-                      True, 1.0, 0.0, net.blocks)
+        layer_product(A_out, A_in, layer_weights(net.params, net, l),
+                      variable(False), variable(True), 1.0, 0.0, net.blocks)
         activate(A_out, layer_biases(net.params, net, l))
 
 
@@ -546,8 +549,8 @@ def error_below(net, workspace, l, D, m):
     L = net.sizes.shape[0] - 1
     spare = errors_b if (L - l) % 2 == 1 else errors_a
     below = block(spare, 0, m, net.sizes[l])
-    layer_product(below, D, layer_weights(net.params, net, l), False, False,
-                  1.0, 0.0, net.blocks)
+    layer_product(below, D, layer_weights(net.params, net, l),
+                  variable(False), variable(False), 1.0, 0.0, net.blocks)
     hidden_error(below, activations(workspace, net, l, m))
     return below
 

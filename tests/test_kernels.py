@@ -974,6 +974,35 @@ def test_plan_blocks_compiled_as_in_python(m, n, k, transpose_a,
         blas.plan_blocks.py_func(m, n, k, transpose_a, transpose_b)
 
 
+@pytest.mark.parametrize("transpose_a", [False, True])
+@pytest.mark.parametrize("transpose_b", [False, True])
+def test_plan_blocks_keeps_every_block_on_the_small_path(transpose_a,
+                                                         transpose_b):
+    """Against the rule as OpenBLAS states it (``small_path_takes``), on
+    random shapes: every block of a cut product takes the path, and a
+    product left whole either takes it or cannot be cut into few enough
+    pieces that would."""
+    rng = np.random.default_rng(37)
+    for m, n, k in rng.integers(1, 3000, (300, 3)):
+        axis, size = blas.plan_blocks.py_func(m, n, k, transpose_a,
+                                              transpose_b)
+        dims = [m, n, k]
+        if size == dims[axis]:
+            whole = blas.small_path_takes(m, n, k, transpose_a, transpose_b)
+            if not whole:
+                for cut in range(3):
+                    for pieces in range(2, blas.MOST_BLOCKS + 1):
+                        block = dims.copy()
+                        block[cut] = -(-dims[cut] // pieces)
+                        assert not blas.small_path_takes(
+                            *block, transpose_a, transpose_b) or \
+                            block[cut] < blas.SMALL_TRANSPOSED_SHARED
+            continue
+        block = dims.copy()
+        block[axis] = size
+        assert blas.small_path_takes(*block, transpose_a, transpose_b)
+
+
 def test_product_tolerance_catches_a_block_left_out():
     a, b = product_factors(20, 25, 5760, True, False, np.float64)
     c = np.empty((20, 25))
