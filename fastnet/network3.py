@@ -673,23 +673,27 @@ def _product(out, a, b, transpose_a=False, transpose_b=False):
     ``out`` (None: a new array), returned.  Cut into the blocks
     ``blas.block_plan`` chooses where every array is of one float dtype
     with contiguous rows; otherwise NumPy's product (mixed dtypes get
-    NumPy's promotion)."""
+    NumPy's promotion).  Called several times a mini-batch, so the checks
+    are plain attribute reads."""
     left, right = (a.T if transpose_a else a), (b.T if transpose_b else b)
-    dtype = np.result_type(a, b)
+    m, k, n = left.shape[0], left.shape[1], right.shape[1]
     if out is None:
-        out = np.empty((left.shape[0], right.shape[1]), dtype)
-    if not (a.dtype == b.dtype == out.dtype
-            and a.dtype in (np.float32, np.float64)
-            and all(x.ndim == 2 and x.strides[1] == x.itemsize
-                    for x in (a, b, out))):
+        out = np.empty((m, n), a.dtype if a.dtype == b.dtype
+                       else np.result_type(a, b))
+    dtype = out.dtype
+    if a.dtype != dtype or b.dtype != dtype or dtype not in _BLAS_FLOATS \
+            or out.ndim != 2 or a.strides[1] != dtype.itemsize \
+            or b.strides[1] != dtype.itemsize \
+            or out.strides[1] != dtype.itemsize:
         return np.matmul(left, right, out=out)
-    m, k = left.shape
-    axis, size = blas.block_plan(m, right.shape[1], k, transpose_a,
-                                 transpose_b)
-    if size == (m, right.shape[1], k)[axis]:   # one block: NumPy's
+    axis, size = blas.block_plan(m, n, k, transpose_a, transpose_b)
+    if size == (m, n, k)[axis]:   # one block: NumPy's
         return np.matmul(left, right, out=out)
     conv_kernels.product(out, a, b, transpose_a, transpose_b, axis, size)
     return out
+
+
+_BLAS_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class SoftmaxLayer(FullyConnectedLayer):
