@@ -183,12 +183,15 @@ def gemm_in_blocks(C, A, B, transpose_a, transpose_b, alpha, beta, axis,
     lda = max(A.strides[0] // item, A.shape[1], 1)
     ldb = max(B.strides[0] // item, B.shape[1], 1)
     ldc = max(C.strides[0] // item, n, 1)
-    flags = np.empty(2, np.uint8)
+    # gemm's by-reference arguments, in one allocation: n, m, k of a
+    # block and ldb, lda, ldc (int32); alpha and beta; the two op flags
+    memory = np.empty(6, np.int64)
+    dims = memory[:3].view(np.int32)
+    scalars = memory[3:5].view(C.dtype)
+    flags = memory[5:].view(np.uint8)
     flags[0] = _TRANSPOSE if transpose_b else _AS_IS
     flags[1] = _TRANSPOSE if transpose_a else _AS_IS
-    dims = np.empty(6, np.int32)   # n, m, k of a block; ldb, lda, ldc
     dims[3], dims[4], dims[5] = ldb, lda, ldc
-    scalars = np.empty(2, C.dtype)
     scalars[0] = alpha
     f, d, s = flags.ctypes.data, dims.ctypes.data, scalars.ctypes.data
     length = m if axis == 0 else (n if axis == 1 else k)
