@@ -154,6 +154,24 @@ def block_plan(m, n, k, transpose_a=False, transpose_b=False):
     return plan_blocks.py_func(m, n, k, transpose_a, transpose_b)
 
 
+@jit(inline="always")
+def leading_dimension(X, item):
+    """The row stride of ``X`` (r, c) in elements of ``item`` bytes, as
+    BLAS's leading dimension, or 0 where BLAS cannot read ``X`` as a
+    column-major (c, r) matrix: its elements in a row not contiguous, or
+    its rows overlapping, reversed or repeated (a broadcast)."""
+    rows, columns = X.shape
+    if rows * columns == 0:
+        return max(columns, 1)   # nothing is read
+    if columns > 1 and X.strides[1] != item:
+        return 0
+    if rows == 1:
+        return columns   # one row: any stride will do
+    if X.strides[0] % item != 0 or X.strides[0] < columns * item:
+        return 0
+    return X.strides[0] // item
+
+
 @jit
 def gemm_in_blocks(C, A, B, transpose_a, transpose_b, alpha, beta, axis,
                    size):
@@ -174,15 +192,19 @@ def gemm_in_blocks(C, A, B, transpose_a, transpose_b, alpha, beta, axis,
             (B.shape[0] if transpose_b else B.shape[1]) != n or \
             (B.shape[1] if transpose_b else B.shape[0]) != k:
         raise ValueError("gemm: shapes do not match")
-    item = C.itemsize
-    if A.strides[1] != item or B.strides[1] != item or C.strides[1] != item:
-        raise ValueError("gemm: rows must be contiguous")
+    if m == 0 or n == 0:
+        return
+    if size < 1:
+        raise ValueError("gemm: blocks must hold at least one row")
     # Column-major BLAS sees a row-major X (r, c) as X^T (c, r), its
     # leading dimension the row stride; so it computes C^T = op(B)^T
     # op(A)^T: B first, A second, each transposed if asked.
-    lda = max(A.strides[0] // item, A.shape[1], 1)
-    ldb = max(B.strides[0] // item, B.shape[1], 1)
-    ldc = max(C.strides[0] // item, n, 1)
+    item = C.itemsize
+    lda, ldb, ldc = (leading_dimension(A, item), leading_dimension(B, item),
+                     leading_dimension(C, item))
+    if lda == 0 or ldb == 0 or ldc == 0:
+        raise ValueError("gemm: each array's rows must be contiguous, "
+                         "apart and in order")
     # gemm's by-reference arguments, in one allocation: n, m, k of a
     # block and ldb, lda, ldc (int32); alpha and beta; the two op flags
     memory = np.empty(6, np.int64)

@@ -145,7 +145,8 @@ def pool_backward(delta, values, slope_kind, argmax, delta_conv, nabla_b):
     """The backward pass of ``max_pool`` and the activation after it.
 
     ``delta`` (m, maps, pooled positions): the gradient with the layer's
-    output, in network3's channels-first order.  ``values`` (windows,
+    output, in network3's channels-first order (any strides: a
+    convolutional layer above sends a view of its channels-last array).  ``values`` (windows,
     maps): what the slope is found from (see ``SLOPE_GIVEN`` and the
     rest).  Sets ``nabla_b`` (maps,) to the gradient with the bias, the
     sum of ``delta_z = slope * delta`` over every window, and
@@ -198,7 +199,7 @@ def gradient_step(w, a, delta, alpha, beta):
     for the inputs ``a`` (m, n_in) and the gradient with the outputs
     ``delta`` (m, n_out); all C-contiguous, of one dtype."""
     gemm_in_blocks(w, a, delta, variable(True), variable(False), alpha,
-                   beta, 0, max(w.shape[0], 1))
+                   beta, variable(0), max(w.shape[0], 1))
 
 
 def warm_up():

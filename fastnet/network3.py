@@ -554,9 +554,8 @@ class ConvPoolLayer(_Buffered):
         nabla_b = np.empty(n_filters, z.dtype)
         delta_conv = self._buffer("delta_conv", (len(columns), n_filters),
                                   z.dtype)
-        conv_kernels.pool_backward(
-            np.ascontiguousarray(delta, dtype=z.dtype).reshape(
-                len(z), n_filters, -1),
+        conv_kernels.pool_backward(   # delta read where it lies
+            np.asarray(delta, dtype=z.dtype).reshape(len(z), n_filters, -1),
             values.reshape(-1, n_filters), kind,
             argmax.reshape(-1, n_filters), delta_conv, nabla_b)
         nabla_w = _filters_from_rows(
@@ -682,9 +681,8 @@ def _product(out, a, b, transpose_a=False, transpose_b=False):
                        else np.result_type(a, b))
     dtype = out.dtype
     if a.dtype != dtype or b.dtype != dtype or dtype not in _BLAS_FLOATS \
-            or out.ndim != 2 or a.strides[1] != dtype.itemsize \
-            or b.strides[1] != dtype.itemsize \
-            or out.strides[1] != dtype.itemsize:
+            or out.ndim != 2 or not (_blas_rows(a) and _blas_rows(b)
+                                     and _blas_rows(out)):
         return np.matmul(left, right, out=out)
     axis, size = blas.block_plan(m, n, k, transpose_a, transpose_b)
     if size == (m, n, k)[axis]:   # one block: NumPy's
@@ -694,6 +692,15 @@ def _product(out, a, b, transpose_a=False, transpose_b=False):
 
 
 _BLAS_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _blas_rows(x):
+    """Whether BLAS can read the 2-d ``x`` row by row: each row contiguous,
+    the rows one after another at a stride of at least a row (not
+    reversed, overlapping or broadcast)."""
+    rows_stride, item = x.strides[0], x.itemsize
+    return x.strides[1] == item and (
+        x.shape[0] == 1 or rows_stride >= x.shape[1] * item)
 
 
 class SoftmaxLayer(FullyConnectedLayer):

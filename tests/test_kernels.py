@@ -882,9 +882,11 @@ SLOPES = [conv_kernels.SLOPE_GIVEN, conv_kernels.SLOPE_SIGMOID,
 def test_pool_backward(dtype, ties, slope_kind, shape, kernel_shape, pool):
     layer = conv_layer(shape, kernel_shape, pool, dtype, ties)
     z = layer["z"]
-    values = z if slope_kind in (conv_kernels.SLOPE_GIVEN,
-                                 conv_kernels.SLOPE_RELU) \
+    values = z.copy() if slope_kind in (conv_kernels.SLOPE_GIVEN,
+                                        conv_kernels.SLOPE_RELU) \
         else np.tanh(z)   # an activation in (-1, 1)
+    values.flat[::7] = 0      # ReLU's slope is 1 at 0, as Theano's
+    values.flat[3] = np.nan   # a diverged network: no slope, as before
     m = shape[0]
     # the gradient with the output, channels first as network3 sends it
     delta = np.ascontiguousarray(layer["delta"].reshape(
@@ -898,7 +900,27 @@ def test_pool_backward(dtype, ties, slope_kind, shape, kernel_shape, pool):
     np.testing.assert_array_equal(ours, theirs)   # one product each
     ours, theirs = in_place(conv_kernels.pool_backward, naive.pool_backward,
                             arrays, 5)
-    assert relative_error(ours, theirs) <= SUM_RTOL[dtype]   # sums
+    finite = np.isfinite(theirs)
+    np.testing.assert_array_equal(finite, np.isfinite(ours))
+    assert relative_error(ours[finite], theirs[finite]) <= SUM_RTOL[dtype]
+
+
+def test_pool_backward_reads_a_channels_last_view():
+    """A convolutional layer above sends its gradient as a transposed
+    view; the kernel reads it where it lies."""
+    layer = conv_layer((2, 12, 12, 3), (5, 5), (2, 2), np.float64)
+    z, m = layer["z"], 2
+    channels_last = layer["delta"].reshape(m, -1, z.shape[1])
+    view = channels_last.transpose(0, 2, 1)   # (m, maps, positions)
+    results = []
+    for delta in (view, np.ascontiguousarray(view)):
+        delta_conv, nabla_b = np.empty_like(layer["conv"]), np.empty(
+            z.shape[1])
+        conv_kernels.pool_backward(delta, z, conv_kernels.SLOPE_GIVEN,
+                                   layer["argmax"], delta_conv, nabla_b)
+        results.append((delta_conv, nabla_b))
+    for ours, contiguous in zip(*results):
+        np.testing.assert_array_equal(ours, contiguous)
 
 
 def test_pool_backward_tolerance_catches_a_window_left_out():
@@ -994,13 +1016,62 @@ def test_plan_blocks_keeps_every_block_on_the_small_path(transpose_a,
                     for pieces in range(2, blas.MOST_BLOCKS + 1):
                         block = dims.copy()
                         block[cut] = -(-dims[cut] // pieces)
+                        # (only a shared side cut under 32 may take
+                        # it: the plan does not cut the shared side so
+                        # fine, nor need to)
                         assert not blas.small_path_takes(
-                            *block, transpose_a, transpose_b) or \
-                            block[cut] < blas.SMALL_TRANSPOSED_SHARED
+                            *block, transpose_a, transpose_b) or (
+                            cut == 2 and
+                            block[cut] < blas.SMALL_TRANSPOSED_SHARED)
             continue
         block = dims.copy()
         block[axis] = size
         assert blas.small_path_takes(*block, transpose_a, transpose_b)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("transpose_a", [False, True])
+@pytest.mark.parametrize("transpose_b", [False, True])
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_product_of_views_wider_apart_than_a_row(dtype, transpose_a,
+                                                 transpose_b, axis):
+    """Blocks of columns of larger arrays (row stride > row width), the
+    result too: the right numbers, and nothing written outside it."""
+    m, n, k = 7, 5, 9
+    a, b = product_factors(m, n, k, transpose_a, transpose_b, dtype)
+    big_a = np.zeros((a.shape[0], a.shape[1] + 6), dtype)
+    big_b = np.zeros((b.shape[0], b.shape[1] + 4), dtype)
+    big_a[:, 2:2 + a.shape[1]], big_b[:, 3:3 + b.shape[1]] = a, b
+    big_c = np.full((m, n + 5), np.nan, dtype)
+    c = big_c[:, 1:1 + n]
+    conv_kernels.product(c, big_a[:, 2:2 + a.shape[1]],
+                         big_b[:, 3:3 + b.shape[1]], transpose_a,
+                         transpose_b, axis, 2)
+    expected = (a.T if transpose_a else a) @ (b.T if transpose_b else b)
+    assert relative_error(c, expected) <= SUM_RTOL[dtype]
+    assert np.isnan(big_c[:, :1]).all() and np.isnan(big_c[:, 1 + n:]).all()
+
+
+@pytest.mark.parametrize("odd", ["reversed", "broadcast", "overlapping"])
+def test_product_refuses_rows_blas_cannot_read(odd):
+    a = np.random.default_rng(38).standard_normal((6, 4))
+    b = np.ones((4, 3))
+    view = {"reversed": a[::-1],
+            "broadcast": np.broadcast_to(a[0], (6, 4)),
+            "overlapping": np.lib.stride_tricks.sliding_window_view(
+                a.ravel(), 4)[:6]}[odd]
+    with pytest.raises(ValueError, match="rows must be contiguous"):
+        conv_kernels.product(np.empty((6, 3)), view, b, False, False, 0, 6)
+
+
+def test_product_with_nothing_to_add_up():
+    """A shared dimension of 0 gives zeros; an empty result is left be."""
+    c = np.full((3, 2), np.nan)
+    conv_kernels.product(c, np.empty((3, 0)), np.empty((0, 2)), False,
+                         False, 2, 1)
+    np.testing.assert_array_equal(c, 0)
+    conv_kernels.product(np.empty((0, 2)), np.empty((0, 4)), np.ones((4, 2)),
+                         False, False, 0, 1)
 
 
 def test_product_tolerance_catches_a_block_left_out():

@@ -276,6 +276,27 @@ def test_read_only_weights_are_refused_not_written():
     np.testing.assert_array_equal(fc.w, before)
 
 
+@pytest.mark.parametrize("odd", ["reversed", "broadcast", "overlapping"])
+def test_inputs_and_weights_blas_cannot_read_row_by_row(odd):
+    """Views whose rows are reversed, repeated or overlapping: NumPy's
+    product instead of the blocked BLAS one, with the same numbers as on
+    a copy (they once reached BLAS as if laid out row after row)."""
+    np.random.seed(5)
+    net = fast.Network([fast.FullyConnectedLayer(784, 100),
+                        fast.SoftmaxLayer(100, 10)], 100, dtype="float64")
+    rows = np.random.rand(300, 784)
+    x = {"reversed": rows[::-1][:100],
+         "broadcast": np.broadcast_to(rows[0], (100, 784)),
+         "overlapping": np.lib.stride_tricks.sliding_window_view(
+             rows.ravel(), 784)[:100]}[odd]
+    expected = net.feedforward(np.ascontiguousarray(x))
+    np.testing.assert_array_equal(net.feedforward(x), expected)
+    w = net.layers[0].w
+    net.layers[0].w = np.ascontiguousarray(w[::-1])[::-1]   # equal, reversed
+    np.testing.assert_array_equal(
+        net.feedforward(np.ascontiguousarray(x)), expected)
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_activation_whose_derivative_is_a_number(dtype):
     """A user's linear activation with ``.prime`` returning 1.0 (no
