@@ -154,7 +154,7 @@ def block_plan(m, n, k, transpose_a=False, transpose_b=False):
     return plan_blocks.py_func(m, n, k, transpose_a, transpose_b)
 
 
-@jit(inline="always")
+@jit
 def leading_dimension(X, item):
     """The row stride of ``X`` (r, c) in elements of ``item`` bytes, as
     BLAS's leading dimension, or 0 where BLAS cannot read ``X`` as a
@@ -205,15 +205,15 @@ def gemm_in_blocks(C, A, B, transpose_a, transpose_b, alpha, beta, axis,
     if lda == 0 or ldb == 0 or ldc == 0:
         raise ValueError("gemm: each array's rows must be contiguous, "
                          "apart and in order")
-    # gemm's by-reference arguments, in one allocation: n, m, k of a
-    # block and ldb, lda, ldc (int32); alpha and beta; the two op flags
-    memory = np.empty(6, np.int64)
-    dims = memory[:3].view(np.int32)
-    scalars = memory[3:5].view(C.dtype)
-    flags = memory[5:].view(np.uint8)
+    # gemm's by-reference arguments (three small allocations: carving them
+    # from one with .view() saved 0.05 us a call, and cost half a second
+    # of compiling in every new environment)
+    flags = np.empty(2, np.uint8)
     flags[0] = _TRANSPOSE if transpose_b else _AS_IS
     flags[1] = _TRANSPOSE if transpose_a else _AS_IS
+    dims = np.empty(6, np.int32)   # n, m, k of a block; ldb, lda, ldc
     dims[3], dims[4], dims[5] = ldb, lda, ldc
+    scalars = np.empty(2, C.dtype)
     scalars[0] = alpha
     f, d, s = flags.ctypes.data, dims.ctypes.data, scalars.ctypes.data
     length = m if axis == 0 else (n if axis == 1 else k)
