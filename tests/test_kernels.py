@@ -688,7 +688,8 @@ def labelled_data(sizes, n, seed):
 
 
 SGD_RUNS = [([5, 4, 3], 1, 7), ([5, 4, 3], 3, 10), ([7, 6, 5, 4], 4, 16),
-            ([20, 10], 7, 30), ([784, 30, 10], 10, 95)]  # sizes, batch, n
+            ([20, 10], 7, 30), ([784, 30, 10], 10, 95),
+            ([784, 30, 10], 100, 250)]  # sizes, batch, n
 
 
 @compares("train_batches")
@@ -696,10 +697,14 @@ SGD_RUNS = [([5, 4, 3], 1, 7), ([5, 4, 3], 3, 10), ([7, 6, 5, 4], 4, 16),
 @pytest.mark.parametrize("step", [Step(3.0, 1.0, QUADRATIC),
                                   Step(0.5, 0.999, CROSS_ENTROPY)])
 @pytest.mark.parametrize("sizes, batch_size, n", SGD_RUNS)
-def test_train_batches(dtype, step, sizes, batch_size, n):
+@pytest.mark.parametrize("blocks", [False, True])
+def test_train_batches(dtype, step, sizes, batch_size, n, blocks):
     """Two calls covering the epoch (as the networks make them) against
-    the twin's one call over all of it."""
-    net = random_net(sizes, np.random.default_rng(12), dtype)
+    the twin's one call over all of it; with and without the products
+    cut into OpenBLAS's small-matrix blocks (the plan cuts those of
+    [784, 30, 10] at a mini-batch of 100), whatever this machine's BLAS."""
+    net = random_net(sizes, np.random.default_rng(12), dtype)._replace(
+        blocks=blocks)
     X, Y = labelled_data(sizes, n, seed=13)
     order = np.random.default_rng(14).permutation(n)
     twin_net = copy_net(net)

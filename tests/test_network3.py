@@ -239,6 +239,23 @@ def test_one_sgd_step_equals_oracle(lmbda):
         assert relative_error(f.b, r.b) <= ORACLE_RTOL
 
 
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_one_sgd_step_in_blocks_equals_oracle(monkeypatch, axis):
+    """Every product cut into blocks along ``axis`` (as on a BLAS with
+    OpenBLAS's small-matrix path, whichever this machine has): the same
+    step as the oracle's."""
+    monkeypatch.setattr(fast.blas, "block_plan",
+                        lambda m, n, k, *flags: (axis, max(1, (m, n, k)[axis]
+                                                           // 3)))
+    reference, net = twins(conv_spec("ReLU", p_dropout=0.5))
+    x, y = examples(M, seed=4)
+    reference.update_mini_batch(x, y, 0.5, 0.1, 7)
+    net.update_mini_batch(x, y, 0.5, 0.1, 7)
+    for r, f in zip(reference.layers, net.layers):
+        assert relative_error(f.w, r.w) <= ORACLE_RTOL
+        assert relative_error(f.b, r.b) <= ORACLE_RTOL
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("weights", ["C", "Fortran", "float64 in float32"])
 def test_step_equals_backprops_gradient_step(dtype, weights):
