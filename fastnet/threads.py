@@ -15,6 +15,7 @@ show them).
 """
 
 import atexit
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -66,6 +67,28 @@ def feedforward(net, X):
             lambda share: kernels.feedforward(
                 net, X[bounds[share]:bounds[share + 1]]), range(shares)))
     return np.concatenate(parts)
+
+
+#: Bytes from which ``all_finite`` sums a share of them per core.
+FINITE_BYTES_PER_THREAD = 8 << 20
+
+
+def all_finite(a):
+    """Whether the sum of ``a`` is finite, which it is when every number
+    is (NaN and infinity propagate; an overflow gives a false alarm, for
+    the caller's slower check to clear).  Large contiguous arrays are
+    summed in one share per core, on fastnet's threads: fit's check of
+    50,000 MNIST images (157 MB) took 5.3-5.6 ms instead of 7.5-9.6 on
+    this project's 2-core machine, where one core cannot draw all the
+    memory bandwidth."""
+    shares = min(cores(), a.nbytes // FINITE_BYTES_PER_THREAD)
+    if shares < 2 or not (a.flags.c_contiguous or a.flags.f_contiguous):
+        return math.isfinite(a.sum())
+    numbers = a.ravel(order="K")   # a view: memory order
+    bounds = np.linspace(0, numbers.size, shares + 1).astype(int)
+    sums = _executor(shares).map(
+        lambda k: numbers[bounds[k]:bounds[k + 1]].sum(), range(shares))
+    return all(math.isfinite(total) for total in list(sums))
 
 
 #: Columns per block in ``classify_columns``: a block's activations stay

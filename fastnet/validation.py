@@ -235,7 +235,7 @@ def sample_matrix(name, a, n_features, finite=True):
     ``finite_columns`` at the latest), at least one sample."""
     if type(a) is np.ndarray and a.ndim == 2 and a.dtype.kind == "f" and \
             a.shape[0] == n_features and a.shape[1] > 0 and \
-            (not finite or math.isfinite(a.sum())):
+            (not finite or _sum_is_finite(a)):
         return a  # the common case, checked in a microsecond
     if not isinstance(a, np.ndarray):
         try:
@@ -265,6 +265,20 @@ def sample_matrix(name, a, n_features, finite=True):
     if finite:
         finite_columns(name, a)
     return a
+
+
+#: Inputs from this size are checked on every core (``threads.all_finite``,
+#: whose threshold per thread it is); smaller ones on this thread, without
+#: loading the kernels.
+SHARED_CHECK_BYTES = 8 << 20
+
+
+def _sum_is_finite(a):
+    """``math.isfinite(a.sum())``, on every core for a large ``a``."""
+    if a.nbytes < SHARED_CHECK_BYTES:
+        return math.isfinite(a.sum())
+    from .threads import all_finite   # (threads loads the kernels)
+    return all_finite(a)
 
 
 def finite_columns(name, a):

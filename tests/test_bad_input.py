@@ -250,3 +250,31 @@ def test_predict_and_score_with_bad_input(net, data):
     expect_error(net, ValueError, "flat vector", net.predict, np.zeros(784))
     expect_error(net, ValueError, "y has 3 labels but there are 30",
                  net.score, data.X.T, np.zeros(3, int))
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("where", [0, 1234, -1])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_large_inputs_checked_in_shares_name_the_bad_column(monkeypatch,
+                                                            order, where,
+                                                            bad):
+    """Inputs of 8 MB or more are summed one share per core
+    (``threads.all_finite``): a NaN or infinity in any share, either
+    memory order, is still found, and named, before any work."""
+    from fastnet import threads
+    monkeypatch.setattr(threads, "cores", lambda: 2)
+    monkeypatch.setattr(threads, "FINITE_BYTES_PER_THREAD", 1 << 20)
+    X = np.asarray(np.random.default_rng(3).random((784, 2700)),
+                   order=order)   # 17 MB: both shares used
+    column = where % X.shape[1]
+    X[where % 784, column] = bad
+    assert not threads.all_finite(X)
+    net = fastnet.Network([784, 30, 10], seed=0)
+    before = net.weights[0].copy()
+    with pytest.raises(ValueError, match=f"first in column {column}"):
+        net.fit(X, np.zeros(X.shape[1], int), epochs=1)
+    np.testing.assert_array_equal(net.weights[0], before)
+    X[where % 784, column] = 0.5
+    assert threads.all_finite(X)
+    assert threads.all_finite(X[:, ::2]) and not threads.all_finite(
+        np.full((3, 3), np.nan))   # the one-thread route

@@ -138,6 +138,49 @@ def test_progress_bar_runs_the_same_training():
     np.testing.assert_array_equal(a.weights[0], b.weights[0])
 
 
+@pytest.mark.parametrize("progress", [False, True])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_rows_gathered_ahead_train_bit_for_bit_the_same(monkeypatch,
+                                                        progress, dtype):
+    """Large training sets are gathered a chunk ahead on a second thread
+    (``core.STAGE_FROM_BYTES``); here every set is, in chunks of 4
+    mini-batches of 3 whose last is short, with and without a progress
+    bar, on fit's arrays and on the drop-in's lists read in place: the
+    same weights as gathering on the training thread, and the staging
+    path really taken."""
+    from fastnet import core, threads
+    data = Examples(5, 3, 50)
+
+    def train():
+        a = fastnet.Network([5, 4, 3], seed=0).fit(
+            data.X.T, data.labels, epochs=2, mini_batch_size=3, seed=1,
+            dtype=dtype, progress=progress)
+        b = fastnet.Network([5, 4, 3], seed=0)
+        random.seed(2)   # the drop-in shuffles with random, as the seed
+        with contextlib.redirect_stdout(io.StringIO()):
+            b.SGD(list(data.training), 3, 2, 3.0)   # (shuffled in place)
+        return a.weights + a.biases + b.weights + b.biases
+
+    whole = train()
+    chunks = []
+    staged_calls = core._staged_calls
+
+    def counting(*arguments):
+        for call in staged_calls(*arguments):
+            chunks.append(call[0].shape[0])
+            yield call
+    monkeypatch.setattr(core, "_staged_calls", counting)
+    monkeypatch.setattr(core, "STAGE_FROM_BYTES", 0)
+    monkeypatch.setattr(core, "STAGE_SAMPLES", 12)
+    monkeypatch.setattr(threads, "cores", lambda: 2)
+    staged = train()
+    # chunks of at most 4 mini-batches (fewer with a bar on this tiny set)
+    assert chunks and max(chunks) <= 12 and sum(chunks) == 4 * 50
+    assert progress or set(chunks) == {12, 2}   # 50 = 4 x 12 + 2
+    for ours, theirs in zip(staged, whole):
+        np.testing.assert_array_equal(ours, theirs)
+
+
 def test_repr_and_attributes():
     net = fastnet.Network((3, 2))
     assert repr(net) == "Network([3, 2])"
