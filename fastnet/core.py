@@ -18,6 +18,7 @@ Samples are columns in the public API and rows inside (see
 ``fastnet.kernels``).
 """
 
+import concurrent.futures
 import dataclasses
 import time
 import warnings
@@ -43,6 +44,11 @@ STAGE_FROM_BYTES = 8 << 20
 #: Samples per chunk gathered ahead: the chunk stays in the shared L3
 #: cache (500 measured faster than 1,000 or 2,000, alike to 250).
 STAGE_SAMPLES = 500
+#: Chunks asked for ahead of the one being trained.
+STAGE_AHEAD = 2
+#: Whether training waits for a chunk being gathered ahead (tests only:
+#: see ``_staged_calls``).
+STAGE_WAITS = False
 
 
 class SlowPathWarning(UserWarning):
@@ -208,7 +214,8 @@ def run_epoch(net, X, Y, order, batch_size, step, bar=None):
              for first in range(0, batches, per_call))
     if _stages(X, n, batch_size):
         per_call = min(per_call, max(1, STAGE_SAMPLES // batch_size))
-        calls = _staged_calls(X, Y, order, batch_size, per_call)
+        calls = _staged_calls(X, Y, order, batch_size, per_call,
+                              STAGE_WAITS)
     with single_threaded():
         for X_part, Y_part, order_part, first, stop in calls:
             kernels.train_batches(net, X_part, Y_part, order_part,
@@ -233,17 +240,25 @@ def _stages(X, n, batch_size):
             and batch_size <= STAGE_SAMPLES and threads.cores() >= 2)
 
 
-def _staged_calls(X, Y, order, batch_size, per_call):
+def _staged_calls(X, Y, order, batch_size, per_call, wait=False):
     """``run_epoch``'s calls, each on a chunk of ``per_call`` mini-batches
-    whose rows were gathered in order into a buffer of their own (in the
-    rows' own dtype) by another thread while the chunk before was
-    trained: ``(X_chunk, Y_chunk, positions, 0, batches)``.  The kernels
-    then read the rows one after another, the same numbers in the same
-    order, so the weights come out bit for bit as without staging."""
+    whose rows another thread gathered in order into a buffer of their
+    own (in the rows' own dtype) while the chunk before was trained:
+    ``(X_chunk, Y_chunk, positions, 0, batches)``.  The kernels then read
+    the rows one after another: the same numbers in the same order, so
+    the weights come out bit for bit as without staging.
+
+    The training thread never waits for the other (unless ``wait``, for
+    tests): a chunk not gathered in time, as on a busy machine where the
+    other thread waits for a core, is trained from the rows where they
+    lie, ``(X, Y, order, first, stop)`` in the epoch's mini-batches, and
+    the next chunk is asked for once the other thread is free.  Waiting
+    instead would tie the two threads in lock-step, and on a busy machine
+    each hand-over could cost a whole time slice."""
     n = order.shape[0]
     rows = per_call * batch_size
     buffers = [tuple(np.empty((rows,) + _row_shape(source), _row_dtype(
-        source)) for source in (X, Y)) for _ in range(2)]
+        source)) for source in (X, Y)) for _ in range(STAGE_AHEAD + 1)]
     positions = np.arange(rows, dtype=order.dtype)
     starts = range(0, n, rows)
     pool = threads._executor(1)
@@ -255,18 +270,37 @@ def _staged_calls(X, Y, order, batch_size, per_call):
             kernels.gather_rows(source, order, start, part)
         return parts
 
-    pending = pool.submit(gather, 0, buffers[0])
+    # Chunk j is gathered into buffer j % (STAGE_AHEAD + 1), asked for up
+    # to STAGE_AHEAD chunks ahead (the other thread may take a while to
+    # wake), and only once no gather of an earlier chunk still writes there.
+    jobs = {}   # chunk -> its gather, asked for and not yet trained
     try:
         for i, start in enumerate(starts):
-            X_chunk, Y_chunk = pending.result()
-            if i + 1 < len(starts):
-                pending = pool.submit(gather, starts[i + 1],
-                                      buffers[(i + 1) % 2])
-            count = X_chunk.shape[0]
-            yield (X_chunk, Y_chunk, positions[:count], 0,
-                   -(-count // batch_size))
+            job = jobs.pop(i, None)
+            staged = job is not None and (wait or job.done())
+            if job is not None and not staged and not job.cancel():
+                jobs[i] = job   # running: its buffer stays taken
+            for ahead in range(i + 1, min(i + 1 + STAGE_AHEAD, len(starts))):
+                earlier = jobs.get(ahead - STAGE_AHEAD - 1)
+                if ahead not in jobs and (earlier is None or earlier.done()):
+                    jobs.pop(ahead - STAGE_AHEAD - 1, None)
+                    jobs[ahead] = pool.submit(
+                        gather, starts[ahead],
+                        buffers[ahead % (STAGE_AHEAD + 1)])
+            if staged:
+                X_chunk, Y_chunk = job.result()
+                count = X_chunk.shape[0]
+                yield (X_chunk, Y_chunk, positions[:count], 0,
+                       -(-count // batch_size))
+            else:
+                first = start // batch_size
+                yield (X, Y, order, first,
+                       min(-(-n // batch_size), first + per_call))
     finally:
-        pending.cancel()
+        # A gather still running reads the caller's arrays (the drop-in's
+        # rows in place): it must end before they may be let go.
+        running = [job for job in jobs.values() if not job.cancel()]
+        concurrent.futures.wait(running)
 
 
 def _row_shape(source):

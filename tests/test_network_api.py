@@ -165,20 +165,30 @@ def test_rows_gathered_ahead_train_bit_for_bit_the_same(monkeypatch,
     chunks = []
     staged_calls = core._staged_calls
 
-    def counting(*arguments):
-        for call in staged_calls(*arguments):
-            chunks.append(call[0].shape[0])
+    def counting(X, *arguments):
+        for call in staged_calls(X, *arguments):
+            gathered = call[0] is not X
+            rows = call[2].shape[0] if gathered else min(
+                call[2].shape[0], call[4] * 3) - call[3] * 3
+            chunks.append((rows, gathered))
             yield call
     monkeypatch.setattr(core, "_staged_calls", counting)
     monkeypatch.setattr(core, "STAGE_FROM_BYTES", 0)
     monkeypatch.setattr(core, "STAGE_SAMPLES", 12)
     monkeypatch.setattr(threads, "cores", lambda: 2)
-    staged = train()
-    # chunks of at most 4 mini-batches (fewer with a bar on this tiny set)
-    assert chunks and max(chunks) <= 12 and sum(chunks) == 4 * 50
-    assert progress or set(chunks) == {12, 2}   # 50 = 4 x 12 + 2
-    for ours, theirs in zip(staged, whole):
-        np.testing.assert_array_equal(ours, theirs)
+    for waits in (True, False):   # every chunk gathered ahead, or some
+        monkeypatch.setattr(core, "STAGE_WAITS", waits)
+        chunks.clear()
+        staged = train()
+        for ours, theirs in zip(staged, whole):
+            np.testing.assert_array_equal(ours, theirs)
+        if waits:
+            # all but each epoch's first chunk gathered ahead, of at most
+            # 4 mini-batches (fewer with a bar on this tiny set)
+            ahead = [rows for rows, gathered in chunks if gathered]
+            assert ahead and max(ahead) <= 12
+            assert sum(rows for rows, _ in chunks) == 4 * 50
+            assert progress or {12, 2} <= set(ahead)   # 50 = 4 x 12 + 2
 
 
 def test_repr_and_attributes():
