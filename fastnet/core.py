@@ -261,7 +261,16 @@ def _staged_calls(X, Y, order, batch_size, per_call, wait=False):
         source)) for source in (X, Y)) for _ in range(STAGE_AHEAD + 1)]
     positions = np.arange(rows, dtype=order.dtype)
     starts = range(0, n, rows)
-    pool = threads._executor(1)
+
+    def ask(chunk):
+        """The gather of ``chunk`` on fastnet's pool, or None where the
+        pool was just shut down (inference asking for more threads
+        replaces it): that chunk then trains from the rows in place."""
+        try:
+            return threads._executor(1).submit(
+                gather, starts[chunk], buffers[chunk % (STAGE_AHEAD + 1)])
+        except RuntimeError:   # "cannot schedule new futures after shutdown"
+            return None
 
     def gather(start, into):
         count = min(rows, n - start)
@@ -284,9 +293,9 @@ def _staged_calls(X, Y, order, batch_size, per_call, wait=False):
                 earlier = jobs.get(ahead - STAGE_AHEAD - 1)
                 if ahead not in jobs and (earlier is None or earlier.done()):
                     jobs.pop(ahead - STAGE_AHEAD - 1, None)
-                    jobs[ahead] = pool.submit(
-                        gather, starts[ahead],
-                        buffers[ahead % (STAGE_AHEAD + 1)])
+                    job_ahead = ask(ahead)
+                    if job_ahead is not None:
+                        jobs[ahead] = job_ahead
             if staged:
                 X_chunk, Y_chunk = job.result()
                 count = X_chunk.shape[0]

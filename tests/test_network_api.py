@@ -191,6 +191,30 @@ def test_rows_gathered_ahead_train_bit_for_bit_the_same(monkeypatch,
             assert progress or {12, 2} <= set(ahead)   # 50 = 4 x 12 + 2
 
 
+def test_training_goes_on_when_the_gathering_pool_is_shut_down(
+        monkeypatch):
+    """Inference that asks for more threads replaces fastnet's pool, which
+    may shut the old one down under a training epoch: the chunks it
+    cannot gather ahead train from the rows where they lie."""
+    from concurrent.futures import ThreadPoolExecutor
+    from fastnet import core, threads
+    data = Examples(5, 3, 50)
+
+    def train():
+        return fastnet.Network([5, 4, 3], seed=0).fit(
+            data.X.T, data.labels, epochs=2, mini_batch_size=3,
+            seed=1).weights
+    whole = train()
+    closed = ThreadPoolExecutor(1)
+    closed.shutdown()
+    monkeypatch.setattr(threads, "_executor", lambda workers: closed)
+    monkeypatch.setattr(core, "STAGE_FROM_BYTES", 0)
+    monkeypatch.setattr(core, "STAGE_SAMPLES", 12)
+    monkeypatch.setattr(threads, "cores", lambda: 2)
+    for ours, theirs in zip(train(), whole):
+        np.testing.assert_array_equal(ours, theirs)
+
+
 def test_repr_and_attributes():
     net = fastnet.Network((3, 2))
     assert repr(net) == "Network([3, 2])"
