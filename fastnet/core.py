@@ -18,8 +18,10 @@ Samples are columns in the public API and rows inside (see
 ``fastnet.kernels``).
 """
 
+import atexit
 import concurrent.futures
 import dataclasses
+import os
 import time
 import warnings
 
@@ -217,12 +219,15 @@ def run_epoch(net, X, Y, order, batch_size, step, bar=None):
         calls = _staged_calls(X, Y, order, batch_size, per_call,
                               STAGE_WAITS)
     with single_threaded():
-        for X_part, Y_part, order_part, first, stop in calls:
-            kernels.train_batches(net, X_part, Y_part, order_part,
-                                  batch_size, first, stop, step)
-            if bar is not None:
-                seen = min(order_part.shape[0], stop * batch_size)
-                bar.update(seen - first * batch_size)
+        try:
+            for X_part, Y_part, order_part, first, stop in calls:
+                kernels.train_batches(net, X_part, Y_part, order_part,
+                                      batch_size, first, stop, step)
+                if bar is not None:
+                    seen = min(order_part.shape[0], stop * batch_size)
+                    bar.update(seen - first * batch_size)
+        finally:
+            calls.close()   # now, not when a traceback lets go of it
 
 
 def _stages(X, n, batch_size):
@@ -262,15 +267,21 @@ def _staged_calls(X, Y, order, batch_size, per_call, wait=False):
     positions = np.arange(rows, dtype=order.dtype)
     starts = range(0, n, rows)
 
+    owners = [None] * len(buffers)   # the gather last asked to fill each
+
     def ask(chunk):
-        """The gather of ``chunk`` on fastnet's pool, or None where the
-        pool was just shut down (inference asking for more threads
-        replaces it): that chunk then trains from the rows in place."""
+        """The gather of ``chunk`` into its buffer, or None while an
+        earlier gather may still write there (or the pool is gone): that
+        chunk then trains from the rows in place."""
+        buffer = chunk % len(buffers)
+        if owners[buffer] is not None and not owners[buffer].done():
+            return None
         try:
-            return threads._executor(1).submit(
-                gather, starts[chunk], buffers[chunk % (STAGE_AHEAD + 1)])
+            job = _gatherer().submit(gather, starts[chunk], buffers[buffer])
         except RuntimeError:   # "cannot schedule new futures after shutdown"
             return None
+        owners[buffer] = job
+        return job
 
     def gather(start, into):
         count = min(rows, n - start)
@@ -281,18 +292,18 @@ def _staged_calls(X, Y, order, batch_size, per_call, wait=False):
 
     # Chunk j is gathered into buffer j % (STAGE_AHEAD + 1), asked for up
     # to STAGE_AHEAD chunks ahead (the other thread may take a while to
-    # wake), and only once no gather of an earlier chunk still writes there.
+    # wake), and only once no gather still writes there (``owners``); a
+    # staged buffer is read only while its chunk trains, before the
+    # generator resumes and may hand it to another gather.
     jobs = {}   # chunk -> its gather, asked for and not yet trained
     try:
         for i, start in enumerate(starts):
             job = jobs.pop(i, None)
             staged = job is not None and (wait or job.done())
-            if job is not None and not staged and not job.cancel():
-                jobs[i] = job   # running: its buffer stays taken
+            if job is not None and not staged:
+                job.cancel()   # if running, its owner entry keeps it
             for ahead in range(i + 1, min(i + 1 + STAGE_AHEAD, len(starts))):
-                earlier = jobs.get(ahead - STAGE_AHEAD - 1)
-                if ahead not in jobs and (earlier is None or earlier.done()):
-                    jobs.pop(ahead - STAGE_AHEAD - 1, None)
+                if ahead not in jobs:
                     job_ahead = ask(ahead)
                     if job_ahead is not None:
                         jobs[ahead] = job_ahead
@@ -308,8 +319,27 @@ def _staged_calls(X, Y, order, batch_size, per_call, wait=False):
     finally:
         # A gather still running reads the caller's arrays (the drop-in's
         # rows in place): it must end before they may be let go.
-        running = [job for job in jobs.values() if not job.cancel()]
+        running = [job for job in owners if job is not None
+                   and not job.cancel()]
         concurrent.futures.wait(running)
+
+
+_gatherer_pool = None
+_gatherer_pid = None
+
+
+def _gatherer():
+    """The one thread that gathers rows ahead (``_staged_calls``), made in
+    this process: a pool of its own, so that its gathers run one at a
+    time in the order asked, and inference resizing fastnet's other pool
+    never touches it."""
+    global _gatherer_pool, _gatherer_pid
+    if _gatherer_pool is None or _gatherer_pid != os.getpid():
+        _gatherer_pool = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="fastnet-gather")
+        _gatherer_pid = os.getpid()
+        atexit.register(_gatherer_pool.shutdown)
+    return _gatherer_pool
 
 
 def _row_shape(source):

@@ -83,12 +83,21 @@ def all_finite(a):
     memory bandwidth."""
     shares = min(cores(), a.nbytes // FINITE_BYTES_PER_THREAD)
     if shares < 2 or not (a.flags.c_contiguous or a.flags.f_contiguous):
-        return math.isfinite(a.sum())
+        return _finite_sum(a)
     numbers = a.ravel(order="K")   # a view: memory order
     bounds = np.linspace(0, numbers.size, shares + 1).astype(int)
     sums = _executor(shares).map(
-        lambda k: numbers[bounds[k]:bounds[k + 1]].sum(), range(shares))
-    return all(math.isfinite(total) for total in list(sums))
+        lambda k: _finite_sum(numbers[bounds[k]:bounds[k + 1]]),
+        range(shares))
+    return all(list(sums))
+
+
+def _finite_sum(a):
+    """Whether ``a.sum()`` is finite, without a warning when it overflows
+    (the question is only whether the numbers are finite; NumPy's error
+    state belongs to each thread, so it is set here on each)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return math.isfinite(a.sum())
 
 
 #: Columns per block in ``classify_columns``: a block's activations stay

@@ -276,7 +276,8 @@ SHARED_CHECK_BYTES = 8 << 20
 def _sum_is_finite(a):
     """``math.isfinite(a.sum())``, on every core for a large ``a``."""
     if a.nbytes < SHARED_CHECK_BYTES:
-        return math.isfinite(a.sum())
+        with np.errstate(over="ignore", invalid="ignore"):
+            return math.isfinite(a.sum())   # an overflow: checked below
     from .threads import all_finite   # (threads loads the kernels)
     return all_finite(a)
 
