@@ -18,10 +18,8 @@ Samples are columns in the public API and rows inside (see
 ``fastnet.kernels``).
 """
 
-import atexit
 import concurrent.futures
 import dataclasses
-import os
 import time
 import warnings
 
@@ -237,11 +235,8 @@ def _stages(X, n, batch_size):
     training thread, 10 shuffled rows of 784 wait on memory for 3 to 5
     us a mini-batch even when prefetched one mini-batch ahead: a fifth of
     a float32 epoch of [784, 30, 10] and a tenth of a float64 one."""
-    if isinstance(X, kernels.RowsAt):
-        size = len(X.addresses) * X.width * X.like.itemsize
-    else:
-        size = X.nbytes
-    return (size >= STAGE_FROM_BYTES and n >= 2 * STAGE_SAMPLES
+    rows, width, dtype = _rows_layout(X)
+    return (rows * width * dtype.itemsize >= STAGE_FROM_BYTES and n >= 2 * STAGE_SAMPLES
             and batch_size <= STAGE_SAMPLES and threads.cores() >= 2)
 
 
@@ -262,8 +257,10 @@ def _staged_calls(X, Y, order, batch_size, per_call, wait=False):
     each hand-over could cost a whole time slice."""
     n = order.shape[0]
     rows = per_call * batch_size
-    buffers = [tuple(np.empty((rows,) + _row_shape(source), _row_dtype(
-        source)) for source in (X, Y)) for _ in range(STAGE_AHEAD + 1)]
+    layouts = [_rows_layout(source) for source in (X, Y)]
+    buffers = [tuple(np.empty((rows, width), dtype)
+                     for _, width, dtype in layouts)
+               for _ in range(STAGE_AHEAD + 1)]
     positions = np.arange(rows, dtype=order.dtype)
     starts = range(0, n, rows)
 
@@ -324,35 +321,19 @@ def _staged_calls(X, Y, order, batch_size, per_call, wait=False):
         concurrent.futures.wait(running)
 
 
-_gatherer_pool = None
-_gatherer_pid = None
-
-
 def _gatherer():
-    """The one thread that gathers rows ahead (``_staged_calls``), made in
-    this process: a pool of its own, so that its gathers run one at a
-    time in the order asked, and inference resizing fastnet's other pool
-    never touches it."""
-    global _gatherer_pool, _gatherer_pid
-    if _gatherer_pool is None or _gatherer_pid != os.getpid():
-        _gatherer_pool = concurrent.futures.ThreadPoolExecutor(
-            1, thread_name_prefix="fastnet-gather")
-        _gatherer_pid = os.getpid()
-        atexit.register(_gatherer_pool.shutdown)
-    return _gatherer_pool
+    """The one thread that gathers rows ahead (``_staged_calls``): a pool
+    of its own, so that its gathers run one at a time in the order
+    asked."""
+    return threads._executor(1, "gather")
 
 
-def _row_shape(source):
-    """``(width,)`` of a row of ``source``, an array or a ``RowsAt``."""
+def _rows_layout(source):
+    """``(rows, width, dtype)`` of ``source``: a 2-D array of rows, or a
+    ``kernels.RowsAt`` reading them where they lie."""
     if isinstance(source, kernels.RowsAt):
-        return (source.width,)
-    return source.shape[1:]
-
-
-def _row_dtype(source):
-    if isinstance(source, kernels.RowsAt):
-        return source.like.dtype
-    return source.dtype
+        return len(source.addresses), source.width, source.like.dtype
+    return source.shape[0], source.shape[1], source.dtype
 
 
 def python_epoch(weights, biases, X, Y, order, batch_size, eta, decay,

@@ -27,8 +27,9 @@ from .blas import single_threaded, single_threaded_for
 #: Fewest samples per thread: below that one thread is as fast.
 ROWS_PER_THREAD = 2048
 
-_pool = None
-_pool_pid = None  # a forked child inherits the pool but not its threads
+#: purpose -> (pool, the process that made it): a forked child inherits
+#: the pools but not their threads.
+_pools = {}
 
 
 def cores():
@@ -39,17 +40,21 @@ def cores():
         return os.cpu_count() or 1
 
 
-def _executor(workers):
-    """A pool of at least ``workers`` threads, made in this process."""
-    global _pool, _pool_pid
-    if _pool is None or _pool_pid != os.getpid() or \
-            _pool._max_workers < workers:
-        if _pool is not None and _pool_pid == os.getpid():
-            _pool.shutdown()
-        _pool = ThreadPoolExecutor(workers, thread_name_prefix="fastnet")
-        _pool_pid = os.getpid()
-        atexit.register(_pool.shutdown)
-    return _pool
+def _executor(workers, purpose="shares"):
+    """A pool of at least ``workers`` threads for ``purpose``, made in this
+    process.  Each purpose has a pool of its own, so that one that grows
+    (replacing its pool) never shuts down another's under it: "shares"
+    for work cut into one share per core, "gather" for training's rows
+    gathered ahead (``core._staged_calls``)."""
+    pool, pid = _pools.get(purpose, (None, None))
+    if pool is None or pid != os.getpid() or pool._max_workers < workers:
+        if pool is not None and pid == os.getpid():
+            pool.shutdown()
+        pool = ThreadPoolExecutor(workers,
+                                  thread_name_prefix=f"fastnet-{purpose}")
+        _pools[purpose] = pool, os.getpid()
+        atexit.register(pool.shutdown)
+    return pool
 
 
 def feedforward(net, X):
