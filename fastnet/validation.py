@@ -7,7 +7,6 @@ left as it was.  They also turn good input into the layouts the kernels
 want: one sample per row, C-contiguous (see ``fastnet.kernels``).
 """
 
-import math
 import numbers
 import operator
 import os
@@ -267,18 +266,10 @@ def sample_matrix(name, a, n_features, finite=True):
     return a
 
 
-#: Inputs from this size are checked on every core (``threads.all_finite``,
-#: whose threshold per thread it is); smaller ones on this thread, without
-#: loading the kernels.
-SHARED_CHECK_BYTES = 8 << 20
-
-
 def _sum_is_finite(a):
-    """``math.isfinite(a.sum())``, on every core for a large ``a``."""
-    if a.nbytes < SHARED_CHECK_BYTES:
-        with np.errstate(over="ignore", invalid="ignore"):
-            return math.isfinite(a.sum())   # an overflow: checked below
-    from .threads import all_finite   # (threads loads the kernels)
+    """``threads.all_finite``: the sum of ``a`` finite (on every core for
+    a large ``a``); imported here, as threads loads the kernels."""
+    from .threads import all_finite
     return all_finite(a)
 
 
