@@ -13,10 +13,11 @@ would do in several strided copies per mini-batch:
   position (multiplied by the activation's slope, and summed for the
   bias's gradient, in the same pass);
 - ``gradient_step`` updates a fully connected layer's weights with one
-  BLAS call, without storing their gradient;
-- ``product`` computes a layer's product in the blocks that
-  ``blas.block_plan`` chooses (OpenBLAS's small-matrix path runs
-  network3's thin products up to twice as fast in pieces).
+  BLAS call, without storing their gradient.
+
+The layers' other products are ``blas.gemm_in_blocks`` calls, in the
+blocks ``blas.block_plan`` chooses (OpenBLAS's small-matrix path runs
+network3's thin products up to twice as fast in pieces).
 
 (Sending the pooled gradient straight through the maxima, without the
 unpooled zeros, does a quarter of the arithmetic with 2x2 pools, but as
@@ -183,17 +184,6 @@ def pool_backward(delta, values, slope_kind, argmax, delta_conv, nabla_b):
 
 
 @_jit
-def product(C, A, B, transpose_a, transpose_b, axis, size):
-    """Sets ``C`` (m, n) to ``op(A) op(B)`` (``op(X)`` is ``X.T`` if
-    ``transpose_x``), computed in blocks of ``size`` along ``axis``: 0
-    the rows of ``C``, 1 its columns, 2 the shared dimension (whose
-    blocks are added up); ``blas.block_plan`` chooses them.  Rows of all
-    three arrays contiguous, one dtype."""
-    gemm_in_blocks(C, A, B, variable(transpose_a), variable(transpose_b),
-                   variable(1.0), variable(0.0), axis, size)
-
-
-@_jit
 def gradient_step(w, a, delta, alpha, beta):
     """In place: ``w`` (n_in, n_out) <- ``beta * w + alpha * a^T delta``
     for the inputs ``a`` (m, n_in) and the gradient with the outputs
@@ -216,4 +206,4 @@ def warm_up():
                       z.copy(), np.zeros(1, dtype))
         col2im(columns, 2, 2, 1, 1, x)
         gradient_step(z, z, z, -1.0, 1.0)
-        product(z, z, z, False, False, 0, 1)
+        gemm_in_blocks(z, z, z, False, False, 1.0, 0.0, 0, 1)

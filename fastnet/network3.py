@@ -687,7 +687,8 @@ def _product(out, a, b, transpose_a=False, transpose_b=False):
     axis, size = blas.block_plan(m, n, k, transpose_a, transpose_b)
     if size == (m, n, k)[axis]:   # one block: NumPy's
         return np.matmul(left, right, out=out)
-    conv_kernels.product(out, a, b, transpose_a, transpose_b, axis, size)
+    blas.gemm_in_blocks(out, a, b, transpose_a, transpose_b, 1.0, 0.0, axis,
+                        size)
     return out
 
 

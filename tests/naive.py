@@ -416,7 +416,8 @@ def pool_backward(delta, values, slope_kind, argmax, delta_conv, nabla_b):
 
 
 def product(C, A, B, transpose_a, transpose_b, axis, size):
-    """``C`` <- ``op(A) op(B)``, whole."""
+    """``C`` <- ``op(A) op(B)``, whole: the twin of ``blas.gemm_in_blocks``
+    as network3 calls it (alpha 1, beta 0, in blocks along ``axis``)."""
     C[...] = (A.T if transpose_a else A) @ (B.T if transpose_b else B)
 
 

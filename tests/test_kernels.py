@@ -845,7 +845,7 @@ def test_conv_kernels_warm_up_compiles_both_precisions():
     conv_kernels.warm_up()
     for kernel in (conv_kernels.im2col, conv_kernels.max_pool,
                    conv_kernels.pool_backward, conv_kernels.col2im,
-                   conv_kernels.gradient_step, conv_kernels.product):
+                   conv_kernels.gradient_step):
         dtypes = {str(array.dtype) for signature in kernel.signatures
                   for array in signature if hasattr(array, "dtype")}
         assert {"float32", "float64"} <= dtypes, kernel
@@ -956,7 +956,13 @@ def product_factors(m, n, k, transpose_a, transpose_b, dtype, seed=35):
     return a, b
 
 
-@compares("product")
+def blocked_product(C, A, B, transpose_a, transpose_b, axis, size):
+    """``C`` <- ``op(A) op(B)`` by ``blas.gemm_in_blocks`` in blocks of
+    ``size`` along ``axis``, as network3 calls it."""
+    blas.gemm_in_blocks(C, A, B, transpose_a, transpose_b, 1.0, 0.0, axis,
+                        size)
+
+
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("m, n, k, transpose_a, transpose_b", PRODUCTS)
 @pytest.mark.parametrize("axis", [0, 1, 2])
@@ -964,7 +970,7 @@ def test_product(dtype, m, n, k, transpose_a, transpose_b, axis):
     a, b = product_factors(m, n, k, transpose_a, transpose_b, dtype)
     size = max((m, n, k)[axis] // 3, 1)   # blocks that do not divide
     c = np.full((m, n), np.nan, dtype)    # all overwritten
-    ours, theirs = in_place(conv_kernels.product, naive.product,
+    ours, theirs = in_place(blocked_product, naive.product,
                             [c, a, b, transpose_a, transpose_b, axis, size],
                             0)
     assert relative_error(ours, theirs) <= SUM_RTOL[dtype]
@@ -1049,9 +1055,9 @@ def test_product_of_views_wider_apart_than_a_row(dtype, transpose_a,
     big_a[:, 2:2 + a.shape[1]], big_b[:, 3:3 + b.shape[1]] = a, b
     big_c = np.full((m, n + 5), np.nan, dtype)
     c = big_c[:, 1:1 + n]
-    conv_kernels.product(c, big_a[:, 2:2 + a.shape[1]],
-                         big_b[:, 3:3 + b.shape[1]], transpose_a,
-                         transpose_b, axis, 2)
+    blocked_product(c, big_a[:, 2:2 + a.shape[1]],
+                    big_b[:, 3:3 + b.shape[1]], transpose_a, transpose_b,
+                    axis, 2)
     expected = (a.T if transpose_a else a) @ (b.T if transpose_b else b)
     assert relative_error(c, expected) <= SUM_RTOL[dtype]
     assert np.isnan(big_c[:, :1]).all() and np.isnan(big_c[:, 1 + n:]).all()
@@ -1066,23 +1072,23 @@ def test_product_refuses_rows_blas_cannot_read(odd):
             "overlapping": np.lib.stride_tricks.sliding_window_view(
                 a.ravel(), 4)[:6]}[odd]
     with pytest.raises(ValueError, match="rows must be contiguous"):
-        conv_kernels.product(np.empty((6, 3)), view, b, False, False, 0, 6)
+        blocked_product(np.empty((6, 3)), view, b, False, False, 0, 6)
 
 
 def test_product_with_nothing_to_add_up():
     """A shared dimension of 0 gives zeros; an empty result is left be."""
     c = np.full((3, 2), np.nan)
-    conv_kernels.product(c, np.empty((3, 0)), np.empty((0, 2)), False,
-                         False, 2, 1)
+    blocked_product(c, np.empty((3, 0)), np.empty((0, 2)), False, False, 2,
+                    1)
     np.testing.assert_array_equal(c, 0)
-    conv_kernels.product(np.empty((0, 2)), np.empty((0, 4)), np.ones((4, 2)),
-                         False, False, 0, 1)
+    blocked_product(np.empty((0, 2)), np.empty((0, 4)), np.ones((4, 2)),
+                    False, False, 0, 1)
 
 
 def test_product_tolerance_catches_a_block_left_out():
     a, b = product_factors(20, 25, 5760, True, False, np.float64)
     c = np.empty((20, 25))
-    conv_kernels.product(c, a, b, True, False, 2, 2000)
+    blocked_product(c, a, b, True, False, 2, 2000)
     wrong = a[:4000].T @ b[:4000]   # the last block forgotten
     assert relative_error(c, wrong) > 1e3 * SUM_RTOL[np.float64]
 
