@@ -870,11 +870,11 @@ class ArrayNetwork:
 
     def _predict(self, X):
         """``predict`` for an ``X`` checked but for NaN and infinity: the
-        compiled forward pass over the columns where they lie finds
-        those in the first layer's products (a non-finite input makes
-        every one of them non-finite) instead of a pass of its own over
-        ``X``; then ``X`` is checked to name the column, or, finite after
-        all, takes the usual route."""
+        compiled forward pass over the columns where they lie checks them
+        block by block (``kernels.forward_rows``) instead of in a pass of its
+        own over ``X``; when one is not finite, ``X`` is checked to name
+        the column (or, finite after all but not in the network's dtype,
+        takes the usual route)."""
         parameters = self._parameters()
         if not self._overrides("feedforward"):
             classes, finite = threads.classify_columns(parameters, X)

@@ -57,10 +57,12 @@ from .compiled import jit
 QUADRATIC = 0
 CROSS_ENTROPY = 1
 
-#: Rows per block when only the forward pass is needed (prediction):
-#: bounds the workspace for any number of samples, and keeps a block's
-#: activations in the core's own cache (1024 rows measured slower).
-FORWARD_BLOCK = 256
+#: Bytes of input rows per block when only the forward pass is needed
+#: (prediction): bounds the workspace for any number of samples and keeps
+#: a block in the core's own cache (half of Zen 4's 1 MB L2), where the
+#: block's check for NaN and infinity leaves it for the first layer's
+#: product (see ``forward_rows``).
+FORWARD_BLOCK_BYTES = 1 << 19
 #: Bytes in a cache line, the unit ``prefetch_rows`` asks for.
 CACHE_LINE = 64
 
@@ -647,21 +649,68 @@ def gradient(net, X, Y, cost):
     return grad
 
 
+@_jit(inline="always")
+def forward_batch(net, m):
+    """Rows per block of a forward pass over ``m`` samples: about
+    ``FORWARD_BLOCK_BYTES`` of inputs, at least one row, at most ``m``."""
+    row_bytes = net.sizes[0] * net.params.itemsize
+    return max(1, min(m, FORWARD_BLOCK_BYTES // max(row_bytes, 1)))
+
+
 @_jit
 def feedforward(net, X):
-    """Output activations (m, n_out) for the inputs ``X`` (m, n_in), in
-    blocks of ``FORWARD_BLOCK`` rows."""
+    """Output activations (m, n_out) for the inputs ``X`` (m, n_in)."""
+    out = np.empty((X.shape[0], net.sizes[-1]), net.params.dtype)
+    forward_rows(net, X, out, np.empty(0, np.intp))
+    return out
+
+
+@_jit
+def forward_rows(net, X, outputs, classes):
+    """The forward pass of the rows of ``X`` (m, n_in), in blocks of
+    ``forward_batch`` rows: writes their output activations into
+    ``outputs`` (m, n_out), and each row's most activated output neuron
+    into ``classes`` (m,) integers; either may be left empty (no rows),
+    for no such output.  Returns whether every input was finite (outputs
+    of a row that was not mean nothing).
+
+    Each block is checked before its forward pass, and that pass over it
+    brings it into the cache for the first layer's product: on 10,000
+    MNIST images the check and the product together took less time than
+    the product reading the rows from memory itself (measured on this
+    project's Zen 4), so the check costs nothing."""
     m = X.shape[0]
     L = net.sizes.shape[0] - 1
-    batch = max(1, min(m, FORWARD_BLOCK))
+    batch = forward_batch(net, m)
     workspace = make_workspace(net.sizes, batch, net.params)
-    out = np.empty((m, net.sizes[L]), net.params.dtype)
+    finite = True
     for start in range(0, m, batch):
         rows = min(batch, m - start)
-        forward_from(net, workspace,
-                     input_block(X, start, rows, workspace, net), rows)
-        out[start:start + rows] = activations(workspace, net, L, rows)
-    return out
+        inputs = input_block(X, start, rows, workspace, net)
+        finite = all_finite(inputs) and finite
+        forward_from(net, workspace, inputs, rows)
+        result = activations(workspace, net, L, rows)
+        for j in range(rows):
+            if outputs.shape[0] == m:
+                for i in range(result.shape[1]):
+                    outputs[start + j, i] = result[j, i]
+            if classes.shape[0] == m:
+                classes[start + j] = np.argmax(result[j])
+    return finite
+
+
+@_jit(fastmath={"reassoc"})   # sums in any order (vectorised), NaN as usual
+def all_finite(A):
+    """Whether every entry of ``A`` (m, n) is finite: the sum of the
+    entries times zero is zero unless one of them is NaN or infinite.
+    One vectorised pass (NumPy's ``isfinite`` makes an array of
+    booleans)."""
+    zero = zero_like(A)
+    total = zero
+    for j in range(A.shape[0]):
+        for i in range(A.shape[1]):
+            total += A[j, i] * zero
+    return total == zero
 
 
 @_jit
@@ -679,10 +728,23 @@ def column_forward(net, x):
     return feedforward(net, x.reshape((1, x.shape[0])))[0]
 
 
+def zero_like(a):
+    """A zero of ``a``'s dtype, so that a float32 sum stays float32.  Only
+    callable from Numba code."""
+    raise NotImplementedError("zero_like runs inside Numba kernels")
+
+
+@overload(zero_like)
+def _zero_like(a):
+    kind = a.dtype
+    return lambda a: kind(0)
+
+
 def input_block(X, start, rows, workspace, net):
     """Rows ``start .. start+rows-1`` of ``X`` as the first layer's input:
-    a view of ``X`` when it has the parameters' dtype, else widened into
-    layer 0 of the workspace.  Only callable from Numba code."""
+    a view of ``X`` when it is C-contiguous in the parameters' dtype, else
+    copied (widened) into layer 0 of the workspace.  Only callable from
+    Numba code."""
     raise NotImplementedError("input_block runs inside Numba kernels")
 
 
@@ -693,8 +755,13 @@ def _input_block(X, start, rows, workspace, net):
 
     def impl(X, start, rows, workspace, net):
         A = activations(workspace, net, 0, rows)
-        for j in range(rows):
+        if X.strides[0] >= X.strides[1]:   # rows apart: read along rows
+            for j in range(rows):
+                for i in range(A.shape[1]):
+                    A[j, i] = X[start + j, i]
+        else:   # a sample's inputs apart (columns matrix in C order)
             for i in range(A.shape[1]):
-                A[j, i] = X[start + j, i]
+                for j in range(rows):
+                    A[j, i] = X[start + j, i]
         return A
     return impl

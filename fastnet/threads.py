@@ -9,9 +9,9 @@ through the compiled kernel (which releases the GIL) on a thread of its
 own.  A busy core then only delays its share; nothing spins.
 
 ``classify_columns`` does the same for ``predict`` and ``score``, on the
-caller's samples-as-columns matrix where it lies: no transposed copy, and
-no separate pass to look for NaN and infinity (the first layer's products
-show them).
+caller's samples-as-columns matrix where it lies (no transposed copy),
+looking for NaN and infinity block by block in the same compiled call
+(``kernels.forward_rows``), not in a pass of its own over all of it.
 """
 
 import atexit
@@ -61,17 +61,41 @@ def feedforward(net, X):
     """``kernels.feedforward(net, X)``: output activations ``(m, n_out)``
     of the rows of ``X`` (m, n_in), with BLAS on one thread and, for
     many rows, one share of them per core on threads of its own."""
-    m = X.shape[0]
-    shares = min(cores(), m // ROWS_PER_THREAD)
-    if shares < 2:
+    parts = _in_shares(X.shape[0], lambda start, stop: kernels.feedforward(
+        net, X[start:stop]))
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def classify_columns(parameters, X):
+    """``(classes, finite)``: the most activated output neuron of each
+    column of ``X`` (n_in, m) under ``parameters`` (a ``core.Parameters``),
+    and whether every input was finite (when not, the caller finds the
+    column).  ``kernels.forward_rows`` reads the columns where they lie,
+    as rows of ``X.T``, one share of them per core as in
+    ``feedforward``."""
+    if X.dtype not in (np.float32, np.float64):   # pixels as integers...
+        X = X.astype(parameters.dtype)   # one compiled case fewer each
+    rows = X.T
+    classes = np.empty(rows.shape[0], np.intp)
+    no_outputs = np.empty((0, parameters.net.sizes[-1]), parameters.dtype)
+    finite = _in_shares(rows.shape[0], lambda start, stop:
+                        kernels.forward_rows(parameters.net, rows[start:stop],
+                                             no_outputs, classes[start:stop]))
+    return classes, all(finite)
+
+
+def _in_shares(m, work):
+    """``[work(start, stop), ...]`` over ``m`` samples cut into one
+    contiguous share per core (one share below ``ROWS_PER_THREAD`` per
+    core), each share on a fastnet thread, with BLAS on one thread."""
+    shares = max(1, min(cores(), m // ROWS_PER_THREAD))
+    if shares == 1:
         with single_threaded_for(m):
-            return kernels.feedforward(net, X)
+            return [work(0, m)]
     bounds = np.linspace(0, m, shares + 1).astype(int)
     with single_threaded():
-        parts = list(_executor(shares).map(
-            lambda share: kernels.feedforward(
-                net, X[bounds[share]:bounds[share + 1]]), range(shares)))
-    return np.concatenate(parts)
+        return list(_executor(shares).map(
+            lambda k: work(bounds[k], bounds[k + 1]), range(shares)))
 
 
 #: Bytes from which ``all_finite`` sums a share of them per core.
@@ -103,66 +127,3 @@ def _finite_sum(a):
     state belongs to each thread, so it is set here on each)."""
     with np.errstate(over="ignore", invalid="ignore"):
         return math.isfinite(a.sum())
-
-
-#: Columns per block in ``classify_columns``: a block's activations stay
-#: in the core's own cache.
-COLUMNS_PER_BLOCK = 1024
-
-
-def classify_columns(parameters, X):
-    """``(classes, finite)``: the most activated output neuron of each
-    column of ``X`` (n_in, m) under ``parameters`` (a
-    ``core.Parameters``), and whether every first-layer product was
-    finite (a NaN or infinity in a column makes all of that column's
-    products non-finite, so this checks the input without a pass of its
-    own).  The columns are read where they lie, one block at a time
-    (converted block by block when their dtype differs), one share of
-    them per core as in ``feedforward``."""
-    m = X.shape[1]
-    classes = np.empty(m, np.intp)
-    shares = max(1, min(cores(), m // ROWS_PER_THREAD))
-    bounds = np.linspace(0, m, shares + 1).astype(int)
-
-    def share(k):
-        return _classify(parameters, X, bounds[k], bounds[k + 1], classes)
-    if shares == 1:
-        with single_threaded_for(m):
-            return classes, share(0)
-    with single_threaded():
-        return classes, all(list(_executor(shares).map(share,
-                                                        range(shares))))
-
-
-def _classify(parameters, X, start, stop, classes):
-    """``classify_columns`` for the columns ``start .. stop-1``, writing
-    ``classes``; whether the first layer's products were finite."""
-    finite = True
-    # Overflowing products are told apart from bad input by the caller.
-    with np.errstate(over="ignore", invalid="ignore"):
-        for first in range(start, stop, COLUMNS_PER_BLOCK):
-            last = min(first + COLUMNS_PER_BLOCK, stop)
-            a = X[:, first:last]   # (n_in, columns): BLAS reads it in place
-            if a.dtype != parameters.dtype:
-                a = a.astype(parameters.dtype)
-            for l, (w, b) in enumerate(zip(parameters.weights,
-                                           parameters.biases)):
-                z = w @ a   # (n_out, columns): dgemm's faster way round
-                if l == 0 and not np.isfinite(z).all():
-                    finite = False
-                z += b
-                _sigmoid_in_place(z)
-                a = z
-            classes[first:last] = np.argmax(a, axis=0)
-    return finite
-
-
-def _sigmoid_in_place(z):
-    """``z <- 1 / (1 + e^-z)`` with NumPy's SIMD exponential, on a block
-    of samples as columns: as fast as ``kernels.activate`` in float64 and
-    twice as fast in float32 (which the kernel computes in float64), and
-    it takes the columns' layout as it is."""
-    np.negative(z, out=z)
-    np.exp(z, out=z)
-    z += 1
-    np.reciprocal(z, out=z)

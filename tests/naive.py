@@ -24,8 +24,8 @@ import ctypes
 
 import numpy as np
 
-from fastnet.kernels import ALIGNED, C_CONTIGUOUS, CROSS_ENTROPY, QUADRATIC, \
-    Net, RowsAt
+from fastnet.kernels import ALIGNED, C_CONTIGUOUS, CROSS_ENTROPY, \
+    FORWARD_BLOCK_BYTES, QUADRATIC, Net, RowsAt
 
 # -- Nielsen-style lists of matrices, for writing the maths plainly -----------
 
@@ -349,6 +349,28 @@ def feedforward(net, X):
     bound its memory: the numbers are those of one pass over all rows)."""
     weights, biases = unpack(net.sizes, net.params)
     return forward(weights, biases, X.astype(net.params.dtype))[-1]
+
+
+def forward_batch(net, m):
+    """Rows of about ``FORWARD_BLOCK_BYTES`` of inputs; 1 to ``m``."""
+    row_bytes = net.sizes[0] * net.params.itemsize
+    return max(1, min(m, FORWARD_BLOCK_BYTES // row_bytes))
+
+
+def forward_rows(net, X, outputs, classes):
+    """``feedforward``'s outputs, and each row's most activated output
+    neuron, into whichever of ``outputs`` and ``classes`` has a place for
+    every row; whether every input is finite."""
+    result = feedforward(net, X)
+    if len(outputs) == len(X):
+        outputs[...] = result
+    if len(classes) == len(X):
+        classes[:] = np.argmax(result, axis=1)
+    return all_finite(X)
+
+
+def all_finite(A):
+    return bool(np.isfinite(A).all())
 
 
 # -- fastnet.conv_kernels: the convolutional network's kernels ----------------

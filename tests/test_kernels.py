@@ -757,7 +757,7 @@ def test_gradient(dtype, cost, sizes, m):
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("x_dtype", FLOATS)
 @pytest.mark.parametrize("sizes", SIZES)
-@pytest.mark.parametrize("m", [1, 5, kernels.FORWARD_BLOCK + 3])
+@pytest.mark.parametrize("m", [1, 5, 700])
 def test_feedforward(dtype, x_dtype, sizes, m):
     net = random_net(sizes, np.random.default_rng(17), dtype)
     X = np.random.default_rng(18).random((m, sizes[0])).astype(x_dtype)
@@ -785,6 +785,92 @@ def test_column_forward(dtype, x_dtype, sizes):
         x_bad[-1] = bad
         assert kernels.column_forward(net, x_bad).shape == (0,)
         assert naive.column_forward(net, x_bad).shape == (0,)
+
+
+@compares("forward_batch")
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("sizes", SIZES)
+@pytest.mark.parametrize("m", [1, 5, 700, 10**6])
+def test_forward_batch(dtype, sizes, m):
+    net = random_net(sizes, np.random.default_rng(23), dtype)
+    batch = kernels.forward_batch(net, m)
+    assert batch == naive.forward_batch(net, m)
+    assert 1 <= batch <= m
+
+
+def rows_laid_out(X, layout):
+    """``X`` (m, n) as a C array, a Fortran one (a C-order matrix of
+    columns, transposed) or a view with gaps between rows and between
+    inputs."""
+    if layout == "C":
+        return np.ascontiguousarray(X)
+    if layout == "F":
+        return np.asfortranarray(X)
+    spaced = np.zeros((2 * X.shape[0], 2 * X.shape[1]), X.dtype)
+    spaced[::2, ::2] = X
+    return spaced[::2, ::2]
+
+
+@compares("forward_rows")
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("x_dtype", FLOATS)
+@pytest.mark.parametrize("sizes", SIZES)
+@pytest.mark.parametrize("m", [1, 5, 700])
+@pytest.mark.parametrize("layout", ["C", "F", "spaced"])
+def test_forward_rows(dtype, x_dtype, sizes, m, layout):
+    """The twin's outputs within the BLAS tolerance, whatever the rows'
+    layout.  The same classes, except where the twin's two most activated
+    neurons are within that tolerance (rounding may then pick either):
+    fewer than one row in ten, so most rows are held to exact equality.
+    False for NaN or infinity in any block."""
+    net = random_net(sizes, np.random.default_rng(24), dtype)
+    X = np.random.default_rng(25).random((m, sizes[0])).astype(x_dtype)
+    X = rows_laid_out(X, layout)
+    none = np.empty((0, sizes[-1]), dtype), np.empty(0, np.intp)
+    outputs, expected = (np.full((m, sizes[-1]), np.nan, dtype)
+                         for _ in range(2))
+    assert kernels.forward_rows(net, X, outputs, none[1])
+    assert naive.forward_rows(net, X, expected, none[1])
+    assert relative_error(outputs, expected) <= SUM_RTOL[dtype]
+    classes, expected_classes = (np.full(m, -1, np.intp) for _ in range(2))
+    assert kernels.forward_rows(net, X, none[0], classes)
+    assert naive.forward_rows(net, X, none[0], expected_classes)
+    ranked = np.sort(expected, axis=1)
+    if sizes[-1] > 1:
+        clear = ranked[:, -1] - ranked[:, -2] > \
+            SUM_RTOL[dtype] * np.abs(ranked).max()
+        assert clear.mean() > 0.9
+        np.testing.assert_array_equal(classes[clear],
+                                      expected_classes[clear])
+    else:
+        np.testing.assert_array_equal(classes, 0)
+    for bad in (np.nan, np.inf, -np.inf):
+        for row in {0, m - 1}:
+            X_bad = np.array(X)
+            X_bad[row, -1] = bad
+            X_bad = rows_laid_out(X_bad, layout)
+            assert not kernels.forward_rows(net, X_bad, outputs, classes)
+            with np.errstate(invalid="ignore"):
+                assert not naive.forward_rows(net, X_bad, expected,
+                                              expected_classes)
+
+
+@compares("all_finite")
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_all_finite(dtype, shape):
+    """True for finite entries however large (their products with zero
+    are zero), False for a NaN or an infinity at any place."""
+    rng = np.random.default_rng(26)
+    A = rng.standard_normal(shape).astype(dtype)
+    A.flat[rng.integers(0, A.size)] = np.finfo(dtype).max
+    assert kernels.all_finite(A) and naive.all_finite(A)
+    for bad in (np.nan, np.inf, -np.inf):
+        for place in {0, A.size // 2, A.size - 1}:
+            A_bad = A.copy()
+            A_bad.flat[place] = bad
+            assert not kernels.all_finite(A_bad)
+            assert not naive.all_finite(A_bad)
 
 
 def test_column_forward_tolerance_catches_a_missing_bias():
