@@ -17,6 +17,7 @@ looking for NaN and infinity block by block in the same compiled call
 import atexit
 import math
 import os
+from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -87,15 +88,23 @@ def classify_columns(parameters, X):
 def _in_shares(m, work):
     """``[work(start, stop), ...]`` over ``m`` samples cut into one
     contiguous share per core (one share below ``ROWS_PER_THREAD`` per
-    core), each share on a fastnet thread, with BLAS on one thread."""
+    core), with BLAS on one thread.  The calling thread takes the first
+    share itself and the others go to fastnet's threads: waking a thread
+    costs 30-50 microseconds on this project's machine, about 1% of
+    scoring 10,000 images."""
     shares = max(1, min(cores(), m // ROWS_PER_THREAD))
     if shares == 1:
         with single_threaded_for(m):
             return [work(0, m)]
     bounds = np.linspace(0, m, shares + 1).astype(int)
     with single_threaded():
-        return list(_executor(shares).map(
-            lambda k: work(bounds[k], bounds[k + 1]), range(shares)))
+        others = [_executor(shares - 1).submit(work, bounds[k], bounds[k + 1])
+                  for k in range(1, shares)]
+        try:
+            first = work(bounds[0], bounds[1])
+        finally:   # never return (or raise) while a share still runs
+            futures.wait(others)
+        return [first] + [share.result() for share in others]
 
 
 #: Bytes from which ``all_finite`` sums a share of them per core.

@@ -1309,6 +1309,26 @@ def test_threaded_feedforward_equals_one_pass(dtype):
                                   kernels.feedforward(net, X))
 
 
+def test_shares_finish_before_an_error_leaves(monkeypatch):
+    """When the calling thread's share raises, the error leaves only after
+    the other shares have finished: none still writes the caller's arrays
+    (or runs with one-thread BLAS) after the call returns."""
+    import time
+
+    from fastnet import threads
+    monkeypatch.setattr(threads, "cores", lambda: 2)
+    finished = []
+
+    def work(start, stop):
+        if start == 0:
+            raise ValueError("first share")
+        time.sleep(0.2)
+        finished.append(start)
+    with pytest.raises(ValueError, match="first share"):
+        threads._in_shares(2 * threads.ROWS_PER_THREAD, work)
+    assert finished == [threads.ROWS_PER_THREAD]
+
+
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork")
 def test_threaded_feedforward_after_fork(monkeypatch):
     """A forked child inherits the parent's thread pool without its
