@@ -96,7 +96,7 @@ def _in_shares(m, work):
     if shares == 1:
         with single_threaded_for(m):
             return [work(0, m)]
-    bounds = np.linspace(0, m, shares + 1).astype(int)
+    bounds = [m * k // shares for k in range(shares + 1)]
     with single_threaded():
         others = [_executor(shares - 1).submit(work, bounds[k], bounds[k + 1])
                   for k in range(1, shares)]
