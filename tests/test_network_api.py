@@ -226,6 +226,7 @@ def test_a_late_gather_never_writes_a_buffer_in_use(monkeypatch):
     from fastnet import core, kernels
     pool = ThreadPoolExecutor(2)
     monkeypatch.setattr(core, "_gatherer", lambda: pool)
+    monkeypatch.setattr(core, "_had_a_core", lambda since: True)  # sleeps
     n, batch_size, per_call = 600, 10, 3
     rows = batch_size * per_call
     X = np.arange(n * 4, dtype=float).reshape(n, 4)
@@ -255,6 +256,49 @@ def test_a_late_gather_never_writes_a_buffer_in_use(monkeypatch):
         release.set()
         pool.shutdown()
     assert len(staged) > 10
+
+
+@pytest.mark.parametrize("had_a_core", [True, False])
+def test_no_chunk_is_asked_for_once_the_thread_has_no_core(monkeypatch,
+                                                         had_a_core):
+    """After ``STAGE_PROBE_CHUNKS`` chunks, a training thread that has not
+    had a core to itself (every core busy) asks for no more chunks: the
+    rest of the epoch trains from the rows where they lie.  One that had
+    goes on being handed staged chunks."""
+    import time
+    from fastnet import core, kernels
+    monkeypatch.setattr(core, "_had_a_core", lambda since: had_a_core)
+    n, batch_size, per_call = 600, 10, 3
+    X = np.arange(n * 4, dtype=float).reshape(n, 4)
+    order = np.random.default_rng(0).permutation(n)
+    kernels.gather_rows(X, order, 0, np.empty((2, 4)))   # compiled first
+    staged = []
+    for i, call in enumerate(core._staged_calls(X, X[:, :2].copy(), order,
+                                                batch_size, per_call)):
+        time.sleep(0.005)   # training the chunk: the gather is done by then
+        if call[0] is not X:
+            staged.append(i)
+    last_asked = core.STAGE_PROBE_CHUNKS - 1 + core.STAGE_AHEAD
+    assert staged and min(staged) <= last_asked
+    if had_a_core:
+        assert max(staged) > last_asked
+    else:
+        assert max(staged) <= last_asked
+
+
+def test_had_a_core_tells_running_from_waiting():
+    """A thread that computes had a core; one that sleeps (as one waiting
+    for a busy core is not running) had not."""
+    import time
+    from fastnet import core
+    since = core._thread_clocks()
+    end = time.perf_counter() + 0.02
+    while time.perf_counter() < end:
+        pass
+    assert core._had_a_core(since)
+    since = core._thread_clocks()
+    time.sleep(0.02)
+    assert not core._had_a_core(since)
 
 
 def test_repr_and_attributes():
