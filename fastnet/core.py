@@ -343,8 +343,11 @@ def _thread_clocks():
 def _had_a_core(since):
     """Whether this thread ran for at least ``STAGE_BUSY_SHARE`` of the
     wall time since ``since`` (from ``_thread_clocks``).  True where its
-    CPU time is measured too coarsely to tell (Windows' 15 ms)."""
-    if time.get_clock_info("thread_time").resolution > 1e-4:
+    CPU time may be measured too coarsely to tell: elsewhere than with
+    POSIX's per-thread clock (Windows' counts in 15.6 ms ticks whatever
+    resolution it states)."""
+    if not time.get_clock_info("thread_time").implementation.startswith(
+            "clock_gettime"):
         return True
     cpu, wall = (now - then for now, then in zip(_thread_clocks(), since))
     return cpu >= STAGE_BUSY_SHARE * wall

@@ -57,11 +57,11 @@ from .compiled import jit
 QUADRATIC = 0
 CROSS_ENTROPY = 1
 
-#: Bytes of input rows per block when only the forward pass is needed
-#: (prediction): bounds the workspace for any number of samples and keeps
-#: a block in the core's own cache (half of Zen 4's 1 MB L2), where the
-#: block's check for NaN and infinity leaves it for the first layer's
-#: product (see ``forward_rows``).
+#: Bytes of a block's activations, inputs included, when only the
+#: forward pass is needed (prediction): bounds the workspace for any
+#: number of samples and keeps a block in the core's own cache (half of
+#: Zen 4's 1 MB L2), where the block's check for NaN and infinity leaves
+#: its inputs for the first layer's product (see ``forward_rows``).
 FORWARD_BLOCK_BYTES = 1 << 19
 #: Bytes in a cache line, the unit ``prefetch_rows`` asks for.
 CACHE_LINE = 64
@@ -652,9 +652,10 @@ def gradient(net, X, Y, cost):
 @_jit(inline="always")
 def forward_batch(net, m):
     """Rows per block of a forward pass over ``m`` samples: about
-    ``FORWARD_BLOCK_BYTES`` of inputs, at least one row, at most ``m``."""
-    row_bytes = net.sizes[0] * net.params.itemsize
-    return max(1, min(m, FORWARD_BLOCK_BYTES // max(row_bytes, 1)))
+    ``FORWARD_BLOCK_BYTES`` of every layer's activations, at least one
+    row, at most ``m``."""
+    row_bytes = net.sizes.sum() * net.params.itemsize
+    return max(1, min(m, FORWARD_BLOCK_BYTES // row_bytes))
 
 
 @_jit
@@ -755,7 +756,7 @@ def _input_block(X, start, rows, workspace, net):
 
     def impl(X, start, rows, workspace, net):
         A = activations(workspace, net, 0, rows)
-        if X.strides[0] >= X.strides[1]:   # rows apart: read along rows
+        if abs(X.strides[0]) >= abs(X.strides[1]):   # read along rows
             for j in range(rows):
                 for i in range(A.shape[1]):
                     A[j, i] = X[start + j, i]

@@ -67,6 +67,11 @@ def feedforward(net, X):
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
+#: Columns converted at a time when ``classify_columns`` is given other
+#: numbers than floats.
+CONVERTED = 1024
+
+
 def classify_columns(parameters, X):
     """``(classes, finite)``: the most activated output neuron of each
     column of ``X`` (n_in, m) under ``parameters`` (a ``core.Parameters``),
@@ -74,15 +79,23 @@ def classify_columns(parameters, X):
     column).  ``kernels.forward_rows`` reads the columns where they lie,
     as rows of ``X.T``, one share of them per core as in
     ``feedforward``."""
-    if X.dtype not in (np.float32, np.float64):   # pixels as integers...
-        X = X.astype(parameters.dtype)   # one compiled case fewer each
-    rows = X.T
-    classes = np.empty(rows.shape[0], np.intp)
+    classes = np.empty(X.shape[1], np.intp)
     no_outputs = np.empty((0, parameters.net.sizes[-1]), parameters.dtype)
-    finite = _in_shares(rows.shape[0], lambda start, stop:
-                        kernels.forward_rows(parameters.net, rows[start:stop],
-                                             no_outputs, classes[start:stop]))
-    return classes, all(finite)
+
+    def classify(start, stop):
+        if X.dtype in (np.float32, np.float64):
+            return kernels.forward_rows(parameters.net, X[:, start:stop].T,
+                                        no_outputs, classes[start:stop])
+        # Pixels as integers, ...: converted a few MB at a time, which
+        # spares the kernels a compiled case for each dtype.
+        return all([classify_converted(first, min(first + CONVERTED, stop))
+                    for first in range(start, stop, CONVERTED)])
+
+    def classify_converted(start, stop):
+        rows = X[:, start:stop].astype(parameters.dtype).T
+        return kernels.forward_rows(parameters.net, rows, no_outputs,
+                                    classes[start:stop])
+    return classes, all(_in_shares(X.shape[1], classify))
 
 
 def _in_shares(m, work):
@@ -98,7 +111,8 @@ def _in_shares(m, work):
             return [work(0, m)]
     bounds = [m * k // shares for k in range(shares + 1)]
     with single_threaded():
-        others = [_executor(shares - 1).submit(work, bounds[k], bounds[k + 1])
+        pool = _executor(shares)   # one per core, as all_finite asks
+        others = [pool.submit(work, bounds[k], bounds[k + 1])
                   for k in range(1, shares)]
         try:
             first = work(bounds[0], bounds[1])

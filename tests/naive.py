@@ -352,8 +352,8 @@ def feedforward(net, X):
 
 
 def forward_batch(net, m):
-    """Rows of about ``FORWARD_BLOCK_BYTES`` of inputs; 1 to ``m``."""
-    row_bytes = net.sizes[0] * net.params.itemsize
+    """Rows of about ``FORWARD_BLOCK_BYTES`` of activations; 1 to ``m``."""
+    row_bytes = sum(net.sizes) * net.params.itemsize
     return max(1, min(m, FORWARD_BLOCK_BYTES // row_bytes))
 
 

@@ -286,19 +286,44 @@ def test_no_chunk_is_asked_for_once_the_thread_has_no_core(monkeypatch,
         assert max(staged) <= last_asked
 
 
-def test_had_a_core_tells_running_from_waiting():
-    """A thread that computes had a core; one that sleeps (as one waiting
-    for a busy core is not running) had not."""
+def test_had_a_core_compares_cpu_time_with_wall_time(monkeypatch):
+    """A thread that ran for 90% of the wall time had a core; one that
+    ran for half of it (the rest waiting for a busy core) had not.  On
+    this machine's clocks: a thread that sleeps had not."""
     import time
     from fastnet import core
-    since = core._thread_clocks()
-    end = time.perf_counter() + 0.02
-    while time.perf_counter() < end:
-        pass
-    assert core._had_a_core(since)
-    since = core._thread_clocks()
-    time.sleep(0.02)
-    assert not core._had_a_core(since)
+    for cpu, had in ((0.9, True), (0.5, False)):
+        monkeypatch.setattr(core, "_thread_clocks", lambda: (cpu, 1.0))
+        assert core._had_a_core((0.0, 0.0)) is had
+    monkeypatch.undo()
+    if time.get_clock_info("thread_time").implementation.startswith(
+            "clock_gettime"):
+        since = core._thread_clocks()
+        time.sleep(0.02)
+        assert not core._had_a_core(since)
+
+
+def test_predict_on_integer_pixels_converts_them_in_pieces(monkeypatch):
+    """Integer inputs (raw pixels) are converted a piece at a time, in
+    both threads' shares: the classes of the same numbers given as
+    floats, with no conversion of the whole input at once."""
+    from fastnet import threads
+    monkeypatch.setattr(threads, "cores", lambda: 2)
+    rng = np.random.default_rng(60)
+    pixels = rng.integers(0, 256, (12, 2 * threads_rows() + 1500),
+                          dtype=np.uint8)
+    net = fastnet.Network([12, 9, 4], seed=60)
+    converted = []
+    astype = np.ndarray.astype
+
+    class Pixels(np.ndarray):
+        def astype(self, dtype, *arguments, **options):
+            converted.append(self.shape[1])
+            return astype(np.asarray(self), dtype, *arguments, **options)
+    classes = net.predict(pixels.view(Pixels))
+    np.testing.assert_array_equal(classes, net.predict(pixels / 1.0))
+    assert converted and max(converted) <= threads.CONVERTED
+    assert sum(converted) == pixels.shape[1]
 
 
 def test_repr_and_attributes():
