@@ -659,14 +659,6 @@ def forward_batch(net, m):
 
 
 @_jit
-def feedforward(net, X):
-    """Output activations (m, n_out) for the inputs ``X`` (m, n_in)."""
-    out = np.empty((X.shape[0], net.sizes[-1]), net.params.dtype)
-    forward_rows(net, X, out, np.empty(0, np.intp))
-    return out
-
-
-@_jit
 def forward_rows(net, X, outputs, classes):
     """The forward pass of the rows of ``X`` (m, n_in), in blocks of
     ``forward_batch`` rows: writes their output activations into
@@ -726,7 +718,9 @@ def column_forward(net, x):
     for k in range(x.shape[0]):
         if not np.isfinite(x[k]):
             return np.empty(0, net.params.dtype)
-    return feedforward(net, x.reshape((1, x.shape[0])))[0]
+    out = np.empty((1, net.sizes[-1]), net.params.dtype)
+    forward_rows(net, x.reshape((1, x.shape[0])), out, np.empty(0, np.intp))
+    return out[0]
 
 
 def zero_like(a):

@@ -59,12 +59,14 @@ def _executor(workers, purpose="shares"):
 
 
 def feedforward(net, X):
-    """``kernels.feedforward(net, X)``: output activations ``(m, n_out)``
-    of the rows of ``X`` (m, n_in), with BLAS on one thread and, for
-    many rows, one share of them per core on threads of its own."""
-    parts = _in_shares(X.shape[0], lambda start, stop: kernels.feedforward(
-        net, X[start:stop]))
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+    """Output activations ``(m, n_out)`` of the rows of ``X`` (m, n_in)
+    (``kernels.forward_rows``), with BLAS on one thread and, for many
+    rows, one share of them per core on threads of their own."""
+    out = np.empty((X.shape[0], net.sizes[-1]), net.params.dtype)
+    no_classes = np.empty(0, np.intp)
+    _in_shares(X.shape[0], lambda start, stop: kernels.forward_rows(
+        net, X[start:stop], out[start:stop], no_classes))
+    return out
 
 
 #: Columns converted at a time when ``classify_columns`` is given other
