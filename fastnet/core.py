@@ -340,14 +340,19 @@ def _thread_clocks():
     return time.thread_time(), time.perf_counter()
 
 
+#: Whether this thread's CPU clock is POSIX's own (elsewhere it may count
+#: in coarse ticks: see ``_had_a_core``).
+_PRECISE_THREAD_CLOCK = time.get_clock_info(
+    "thread_time").implementation.startswith("clock_gettime")
+
+
 def _had_a_core(since):
     """Whether this thread ran for at least ``STAGE_BUSY_SHARE`` of the
     wall time since ``since`` (from ``_thread_clocks``).  True where its
     CPU time may be measured too coarsely to tell: elsewhere than with
     POSIX's per-thread clock (Windows' counts in 15.6 ms ticks whatever
     resolution it states)."""
-    if not time.get_clock_info("thread_time").implementation.startswith(
-            "clock_gettime"):
+    if not _PRECISE_THREAD_CLOCK:
         return True
     cpu, wall = (now - then for now, then in zip(_thread_clocks(), since))
     return cpu >= STAGE_BUSY_SHARE * wall
@@ -676,7 +681,8 @@ class ArrayNetwork:
         parameters = self._parameters()
         a = check.column_or_matrix("a", a, self.sizes[0])
         if a.shape[1] == 1:  # the book's scripts, one column at a time
-            out = kernels.column_forward(parameters.net, a.reshape(-1))
+            out = kernels.column_forward(   # a strided column: copied
+                parameters.net, np.ascontiguousarray(a.reshape(-1)))
             if out.shape[0] == 0:
                 raise check.nonfinite_column("a")
             return out.reshape(-1, 1)

@@ -43,7 +43,9 @@ def cores():
 
 def _executor(workers, purpose="shares"):
     """A pool of at least ``workers`` threads for ``purpose``, made in this
-    process.  Each purpose has a pool of its own, so that one that grows
+    process (callers ask for ``cores()``, so that a pool held by one
+    thread is not replaced for another's larger ask; the threads start
+    only as jobs need them).  Each purpose has a pool of its own, so that one that grows
     (replacing its pool) never shuts down another's under it: "shares"
     for work cut into one share per core, "gather" for training's rows
     gathered ahead (``core._staged_calls``)."""
@@ -113,7 +115,7 @@ def _in_shares(m, work):
             return [work(0, m)]
     bounds = [m * k // shares for k in range(shares + 1)]
     with single_threaded():
-        pool = _executor(shares)   # one per core, as all_finite asks
+        pool = _executor(cores())   # never smaller than another's ask
         others = [pool.submit(work, bounds[k], bounds[k + 1])
                   for k in range(1, shares)]
         try:
@@ -140,7 +142,7 @@ def all_finite(a):
         return _finite_sum(a)
     numbers = a.ravel(order="K")   # a view: memory order
     bounds = np.linspace(0, numbers.size, shares + 1).astype(int)
-    sums = _executor(shares).map(
+    sums = _executor(cores()).map(
         lambda k: _finite_sum(numbers[bounds[k]:bounds[k + 1]]),
         range(shares))
     return all(list(sums))

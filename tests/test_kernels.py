@@ -779,12 +779,16 @@ def test_column_forward(dtype, x_dtype, sizes):
 @pytest.mark.parametrize("sizes", SIZES)
 @pytest.mark.parametrize("m", [1, 5, 700, 10**6])
 def test_forward_batch(dtype, sizes, m):
-    """Blocks bounded by all their activations, not only their inputs: a
-    network of 2 inputs and wide hidden layers gets small blocks."""
+    """Blocks bounded by all their activations, not only their inputs."""
     net = random_net(sizes, np.random.default_rng(23), dtype)
     batch = kernels.forward_batch(net, m)
     assert batch == naive.forward_batch(net, m)
     assert 1 <= batch <= m
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_forward_batch_counts_every_layer(dtype):
+    """A network of 2 inputs and wide hidden layers gets small blocks."""
     wide = random_net([2, 1000, 1000, 2], np.random.default_rng(23), dtype)
     rows = kernels.forward_batch(wide, 10**6)
     assert rows * 2002 * np.dtype(dtype).itemsize <= \
@@ -1297,14 +1301,19 @@ def one_pass(net, X):
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
-def test_threaded_feedforward_equals_one_pass(dtype):
+@pytest.mark.parametrize("x_dtype", FLOATS)
+@pytest.mark.parametrize("layout", ["C", "F", "spaced"])
+def test_threaded_feedforward_equals_one_pass(dtype, x_dtype, layout,
+                                              monkeypatch):
     """Shares of the rows on threads of their own give the numbers one
     call gives: the same kernel on the same rows."""
     from fastnet import threads
+    monkeypatch.setattr(threads, "cores", lambda: 2)
     sizes = [8, 5, 3]
     net = random_net(sizes, np.random.default_rng(40), dtype)
     m = 2 * threads.ROWS_PER_THREAD + 7
-    X = np.random.default_rng(41).random((m, 8)).astype(dtype)
+    X = np.random.default_rng(41).random((m, 8)).astype(x_dtype)
+    X = rows_laid_out(X, layout)
     np.testing.assert_array_equal(threads.feedforward(net, X),
                                   one_pass(net, X))
 
