@@ -45,10 +45,10 @@ def _executor(workers, purpose="shares"):
     """A pool of at least ``workers`` threads for ``purpose``, made in this
     process (callers ask for ``cores()``, so that a pool held by one
     thread is not replaced for another's larger ask; the threads start
-    only as jobs need them).  Each purpose has a pool of its own, so that one that grows
-    (replacing its pool) never shuts down another's under it: "shares"
-    for work cut into one share per core, "gather" for training's rows
-    gathered ahead (``core._staged_calls``)."""
+    only as jobs need them).  Each purpose has a pool of its own, so
+    that one that grows (replacing its pool) never shuts down another's
+    under it: "shares" for work cut into one share per core, "gather"
+    for training's rows gathered ahead (``core._staged_calls``)."""
     pool, pid = _pools.get(purpose, (None, None))
     if pool is None or pid != os.getpid() or pool._max_workers < workers:
         if pool is not None and pid == os.getpid():
