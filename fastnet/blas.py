@@ -315,23 +315,25 @@ class _OpenBLASThreads:
         raise OSError(f"{path} is not an OpenBLAS library")
 
 
-_controller = None
+_libraries = None
 
 
-def _threads_controller():
-    """What sets BLAS threads: a threadpoolctl controller of the BLAS
-    libraries loaded (made once), an ``_OpenBLASThreads``, or False."""
-    global _controller
-    if _controller is None:
+def _threads_controllers():
+    """Whatever sets BLAS threads, as a list (made once): threadpoolctl's
+    controller of each BLAS library loaded; else an ``_OpenBLASThreads``
+    of the OpenBLAS SciPy bundles; else none."""
+    global _libraries
+    if _libraries is None:
         try:
             from threadpoolctl import ThreadpoolController
-            _controller = ThreadpoolController().select(user_api="blas")
+            _libraries = ThreadpoolController().select(
+                user_api="blas").lib_controllers
         except ImportError:
             try:
-                _controller = _OpenBLASThreads(_gemm_library())
+                _libraries = [_OpenBLASThreads(_gemm_library())]
             except (OSError, TypeError):  # no OpenBLAS, or no path
-                _controller = False
-    return _controller
+                _libraries = []
+    return _libraries
 
 
 @contextlib.contextmanager
@@ -340,16 +342,10 @@ def single_threaded():
     few microseconds).  Where neither threadpoolctl nor an OpenBLAS is
     found it changes nothing: set OPENBLAS_NUM_THREADS=1 (or MKL's, ...)
     for the same."""
-    controller = _threads_controller()
-    if controller is False:
-        yield
-        return
     # Each library's own get and set: threadpoolctl's ``limit`` costs
     # 30-50 microseconds more a call, 1% of scoring 10,000 images.
-    libraries = controller.lib_controllers \
-        if hasattr(controller, "lib_controllers") else [controller]
     previous = [(library, library.get_num_threads())
-                for library in libraries]
+                for library in _threads_controllers()]
     previous = [(library, threads) for library, threads in previous
                 if threads is not None]   # a library that cannot say
     for library, _ in previous:

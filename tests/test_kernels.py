@@ -1368,8 +1368,8 @@ def test_single_threaded_blas_and_back(way, monkeypatch):
     pytest.importorskip("threadpoolctl")
     from fastnet import blas
     if way == "openblas":
-        monkeypatch.setattr(blas, "_controller", blas._OpenBLASThreads(
-            blas._gemm_library()))
+        monkeypatch.setattr(blas, "_libraries", [blas._OpenBLASThreads(
+            blas._gemm_library())])
     before = blas_threads()
     with blas.single_threaded():
         inside = blas_threads()
