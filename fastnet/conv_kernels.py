@@ -147,9 +147,9 @@ def pool_backward(delta, values, slope_kind, argmax, delta_conv, nabla_b):
 
     ``delta`` (m, maps, pooled positions): the gradient with the layer's
     output, in network3's channels-first order (any strides: a
-    convolutional layer above sends a view of its channels-last array).  ``values`` (windows,
-    maps): what the slope is found from (see ``SLOPE_GIVEN`` and the
-    rest).  Sets ``nabla_b`` (maps,) to the gradient with the bias, the
+    convolutional layer above sends a view of its channels-last array).
+    ``values`` (windows, maps): what the slope is found from (see
+    ``SLOPE_GIVEN`` and the rest).  Sets ``nabla_b`` (maps,) to the gradient with the bias, the
     sum of ``delta_z = slope * delta`` over every window, and
     ``delta_conv`` (offsets * windows, maps), the gradient with the
     convolution, to zero except at each window's maximum (at offset
